@@ -1,0 +1,217 @@
+"""Convert a training run to .tflite with the FeatureSpec embedded, then check it against Keras.
+
+    python -m export.to_tflite runs/cr_ced_qat --quant int8 --out cr_ced_int8.tflite
+
+int8 is full-integer kernels with float32 model I/O (the QUANTIZE/DEQUANTIZE at the
+edges cost less than doing the same in Python per frame), calibrated on real features
+from a manifest directory. The CRNN is exported as a one-frame model with explicit
+LSTM state tensors (h_in/c_in -> h_out/c_out).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+from runtime.errors import DenoiseError  # noqa: E402
+from runtime.model_file import SPEC_METADATA_NAME, TfliteDenoiserModel  # noqa: E402
+
+QUANT_MODES = ("float32", "float16", "dynamic", "int8")
+FLOAT_TOLERANCE = 1e-4
+
+
+def embed_metadata(tflite_bytes: bytes, name: str, payload: bytes) -> bytes:
+    """The flatbuffer with a named metadata buffer added (replacing one of the same name)."""
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(tflite_bytes))
+    buffer = schema.BufferT()
+    buffer.data = np.frombuffer(payload, dtype=np.uint8)
+    model.buffers.append(buffer)
+    meta = schema.MetadataT()
+    meta.name = name
+    meta.buffer = len(model.buffers) - 1
+    # CONVERSION_METADATA only records converter options; drop it with any older spec.
+    model.metadata = [m for m in (model.metadata or [])
+                      if m.name not in (name.encode(), b"CONVERSION_METADATA")] + [meta]
+    # Tensor names are debugging aids worth kilobytes in a 40 KB model; signature keys,
+    # which the runtime binds by, live elsewhere and stay.
+    for subgraph in model.subgraphs:
+        for tensor in subgraph.tensors:
+            tensor.name = b""
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def calibration_audio(data_dir, spec, max_files: int = 16) -> list[np.ndarray]:
+    """Noisy signals from a manifest directory (dev split first) for calibration and checks."""
+    from runtime.audio_io import read_audio, resample
+    from training.pipeline import read_manifest
+
+    rows = read_manifest(data_dir, "dev") or read_manifest(data_dir)
+    out = []
+    for row in rows[:max_files]:
+        audio, rate = read_audio(row["noisy"])
+        out.append(resample(audio, rate, spec.sample_rate))
+    if not out:
+        raise DenoiseError(f"{data_dir}: no pairs to calibrate on")
+    return out
+
+
+def stream_examples(model, audio_list, spec, frames_per_file: int = 150):
+    """[(frame, h, c), ...] from running the float one-frame CRNN over real audio."""
+    from training.enhance import model_inputs
+
+    examples = []
+    units = model.inputs[1].shape[-1]
+    for audio in audio_list:
+        _, feats = model_inputs(audio, spec)
+        h = np.zeros((1, units), np.float32)
+        c = np.zeros((1, units), np.float32)
+        for t in range(min(frames_per_file, feats.shape[1])):
+            frame = feats[:, t:t + 1, :]
+            examples.append((frame, h, c))
+            _, h, c = (np.asarray(v) for v in model([frame, h, c], training=False))
+    return examples
+
+
+def convert(keras_model, quant: str, representative=None) -> bytes:
+    import tensorflow as tf
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(keras_model)
+    if quant == "float16":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.target_spec.supported_types = [tf.float16]
+    elif quant == "dynamic":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif quant == "int8":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.representative_dataset = representative
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    return conv.convert()
+
+
+def export(run_dir, quant: str = "int8", out=None, calibration=None, weights: str = "best") -> dict:
+    """Write the .tflite and return a report (sizes, errors, ops)."""
+    from training.models import crnn_stream, macs_per_frame, build
+    from training.train import load_run
+
+    from .inspect_ops import summary
+
+    model, spec, cfg = load_run(run_dir, weights)
+    kind = cfg["model"]
+    size = cfg.get("size", {})
+    audio = calibration_audio(calibration or cfg["data"], spec)
+    float_model = build(kind, spec, **size)
+    params = int(float_model.count_params())
+    macs = macs_per_frame(float_model)
+    if kind == "crnn":
+        if cfg.get("qat"):
+            from training.qat import quantize
+
+            stream = quantize(crnn_stream(spec, **size), kind)
+            stream.set_weights(model.get_weights())
+        else:
+            stream = crnn_stream(spec, model, **size)
+        units = stream.inputs[1].shape[-1]
+        spec = spec.replace(state_shapes={"h": [1, units], "c": [1, units]}, context_frames=1)
+        examples = stream_examples(stream, audio, spec)
+
+        def representative():
+            for frame, h, c in examples:  # keyed by signature name: order is not defined
+                yield {"frame": frame, "h_in": h, "c_in": c}
+        to_convert = stream
+    else:
+        from training.enhance import model_inputs
+
+        if cfg.get("qat"):
+            from training.qat import quantize
+
+            to_convert = quantize(build(kind, spec, batch_size=1, **size), kind)
+        else:
+            to_convert = build(kind, spec, batch_size=1, **size)
+        to_convert.set_weights(model.get_weights())
+        calib = np.concatenate([model_inputs(a, spec)[1][::4] for a in audio])
+
+        def representative():
+            for i in range(0, len(calib), max(1, len(calib) // 400)):
+                yield [calib[i:i + 1]]
+    spec = spec.replace(info={"parameters": params, "macs_per_frame": macs, "quant": quant,
+                              "qat": bool(cfg.get("qat")), "model": kind})
+    flat = convert(to_convert, quant, representative)
+    flat = embed_metadata(flat, SPEC_METADATA_NAME, spec.to_json().encode())
+    out = Path(out or Path(run_dir) / f"{kind.replace('-', '_')}_{quant}.tflite")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(flat)
+
+    report = {"path": str(out), "bytes": len(flat), "parameters": params, "macs_per_frame": macs,
+              "macs_per_second": macs * spec.sample_rate // spec.hop, **summary(out)}
+    ref, got = compare_with_keras(model, out, spec, audio[:4])
+    err = float(np.max(np.abs(ref - got)))
+    report["max_abs_error"] = err
+    report["output_snr_db"] = float(10 * np.log10(np.sum(ref ** 2) / max(np.sum((ref - got) ** 2), 1e-30)))
+    return report
+
+
+def compare_with_keras(keras_model, tflite_path, spec, audio_list):
+    """Masks from Keras (whole sequences) and from the .tflite run frame by frame."""
+    from training.enhance import keras_mask, model_inputs
+
+    tfl = TfliteDenoiserModel(tflite_path)
+    ref, got = [], []
+    for audio in audio_list:
+        _, mask = keras_mask(keras_model, audio, spec)
+        ref.append(mask)
+        tfl.reset()
+        _, inputs = model_inputs(audio, spec)
+        if spec.model_kind == "crnn":
+            frames = [inputs[0, t] for t in range(inputs.shape[1])]
+        else:
+            frames = list(inputs[..., 0])
+        got.append(np.stack([tfl(f).copy() for f in frames]))
+    return np.concatenate(ref), np.concatenate(got)
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="python -m export.to_tflite",
+                                description="Convert a training run to .tflite with its spec embedded, "
+                                            "and check the result against the Keras model.")
+    p.add_argument("run_dir", help="RUN_DIR written by python -m training.train")
+    p.add_argument("--quant", choices=QUANT_MODES, default="int8", help="default int8")
+    p.add_argument("--out", default=None, help="output file (default RUN_DIR/<model>_<quant>.tflite)")
+    p.add_argument("--calibration", default=None,
+                   help="manifest directory with real audio for calibration/checks "
+                        "(default: the run's training data)")
+    p.add_argument("--weights", choices=["best", "last"], default="best")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        r = export(args.run_dir, args.quant, args.out, args.calibration, args.weights)
+    except DenoiseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {r['path']}")
+    print(f"  size            {r['bytes'] / 1024:.1f} KB ({r['bytes']} bytes)")
+    print(f"  parameters      {r['parameters']}")
+    print(f"  MACs per frame  {r['macs_per_frame']} ({r['macs_per_second'] / 1e6:.1f} M per second of audio)")
+    print(f"  ops             {', '.join(f'{k} x{v}' for k, v in sorted(r['ops'].items()))}")
+    print(f"  all compute ops int8: {'yes' if r['all_compute_int8'] else 'no (' + ', '.join(r['non_int8_compute_ops']) + ')'}")
+    print(f"  vs Keras: max abs error {r['max_abs_error']:.2e}, output SNR {r['output_snr_db']:.1f} dB")
+    if args.quant == "float32" and r["max_abs_error"] > FLOAT_TOLERANCE:
+        print(f"error: float32 export differs from Keras by {r['max_abs_error']:.2e} > {FLOAT_TOLERANCE}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

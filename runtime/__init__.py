@@ -1,0 +1,11 @@
+"""On-device speech denoising runtime: numpy + LiteRT only, never TensorFlow.
+
+    from runtime import StreamDenoiser, denoise
+"""
+from .errors import AudioError, DenoiseError, ModelError, SpecError
+from .offline import denoise
+from .spec import PRESETS, SPEC_VERSION, FeatureSpec, preset
+from .stream import StreamDenoiser
+
+__all__ = ["AudioError", "DenoiseError", "ModelError", "SpecError", "FeatureSpec", "PRESETS",
+           "SPEC_VERSION", "preset", "StreamDenoiser", "denoise"]

@@ -1,0 +1,97 @@
+"""Command line: denoise files or folders with a bundled or exported model.
+
+    python -m runtime.denoise noisy.wav -o clean.wav
+    python -m runtime.denoise recordings/ -o cleaned/ --model my_model.tflite
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+from .audio_io import AUDIO_EXTENSIONS, find_audio_files, read_audio, write_audio
+from .errors import DenoiseError
+from .offline import denoise
+from .stream import StreamDenoiser
+
+
+def plan(inputs: list[str], output: str) -> list[tuple[Path, Path]]:
+    """(input, output) pairs. Several inputs or a folder need -o to be a folder."""
+    pairs = []
+    out = Path(output)
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            for f in find_audio_files([path]):
+                pairs.append((f, out / f.relative_to(path)))
+        elif path.is_file():
+            pairs.append((path, None))
+        else:
+            raise DenoiseError(f"{path}: no such file or directory")
+    singles = [p for p, o in pairs if o is None]
+    if len(pairs) == 1 and singles and not out.is_dir():
+        if out.suffix.lower() not in AUDIO_EXTENSIONS:
+            raise DenoiseError(f"{out}: output needs an audio extension ({', '.join(AUDIO_EXTENSIONS)})")
+        return [(singles[0], out)]
+    if out.suffix.lower() in AUDIO_EXTENSIONS:
+        raise DenoiseError(f"{out}: several inputs need -o to be a folder")
+    return [(p, o if o is not None else out / p.name) for p, o in pairs]
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m runtime.denoise",
+                                description="Denoise speech files. Output keeps each input's format and "
+                                            "sample rate (other rates are resampled for the model and back).")
+    p.add_argument("inputs", nargs="+", metavar="IN", help="audio files or folders")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output file, or folder for many")
+    p.add_argument("--model", default=None, help=".tflite model (default: the bundled model)")
+    p.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1)")
+    p.add_argument("--min-gain-db", type=float, default=None,
+                   help="limit attenuation, e.g. -20 keeps some background (default: none)")
+    p.add_argument("--verbose", action="store_true", help="report the model, spec and interpreter")
+    args = p.parse_args(argv)
+    warnings.simplefilter("always")
+    warnings.showwarning = lambda msg, *a, **k: print(f"warning: {msg}", file=sys.stderr)
+    try:
+        stream = StreamDenoiser(args.model, num_threads=args.threads, min_gain_db=args.min_gain_db)
+        if args.verbose:
+            s = stream.spec
+            print(f"model: {args.model or 'bundled default'} ({s.model_kind}, {s.sample_rate} Hz, "
+                  f"n_fft {s.n_fft}, hop {s.hop}, latency {stream.latency_samples} samples), "
+                  f"interpreter: {stream.backend}", file=sys.stderr)
+        jobs = plan(args.inputs, args.output)
+        # Read everything first: one bad file stops the run before anything is written.
+        for src, _ in jobs:
+            read_audio(src, mono="downmix")
+        bar = None
+        if len(jobs) > 3:
+            try:
+                from tqdm import tqdm
+
+                bar = tqdm(total=len(jobs), unit="file", desc="denoising")
+            except ImportError:
+                pass
+        for src, dst in jobs:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                audio, rate = read_audio(src, mono="downmix")
+            import soundfile as sf
+
+            subtype = sf.info(str(src)).subtype if src.suffix.lower() != ".mp3" else None
+            out = denoise(audio, rate, stream)
+            write_audio(dst, out, rate, subtype=subtype if dst.suffix == src.suffix else None)
+            if bar is not None:
+                bar.update(1)
+            elif args.verbose:
+                print(f"{src} -> {dst}", file=sys.stderr)
+        if bar is not None:
+            bar.close()
+    except DenoiseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,223 @@
+"""The one DSP core: causal STFT framing, features, context stacking and overlap-add.
+
+Everything that turns audio into model input, or model output into audio, lives here:
+training features, the exported model's calibration data, `StreamDenoiser`, and the
+golden vectors for the Android port all call these functions.
+
+Conventions (all lengths in samples, spectra are (frames, bins)):
+
+* The signal is preceded by ``L = n_fft - hop`` zeros. Frame ``i`` covers padded
+  samples ``[i*hop, i*hop + n_fft)``: it ends with input sample ``(i+1)*hop - 1``,
+  so it uses no look-ahead.
+* After frame ``i`` is synthesised, padded output samples ``[i*hop, (i+1)*hop)`` are
+  final. The output therefore lags the input by ``L`` samples (24 ms for paper8k).
+* Synthesis uses the analysis window again and divides by the steady-state sum of
+  squared windows, so analysis followed by synthesis is the identity after ``L``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import SpecError
+from .spec import FeatureSpec
+
+
+def analysis_window(spec: FeatureSpec) -> np.ndarray:
+    """Periodic (DFT-even) window of length n_fft, float64."""
+    n = np.arange(spec.win_length)
+    phase = 2.0 * np.pi * n / spec.win_length
+    if spec.window == "hamming":
+        return 0.54 - 0.46 * np.cos(phase)
+    if spec.window == "hann":
+        return 0.5 - 0.5 * np.cos(phase)
+    raise SpecError(f"unknown window {spec.window!r}")
+
+
+def synthesis_gain(spec: FeatureSpec) -> np.ndarray:
+    """1 / sum_k w(j + k*hop)^2 for j in [0, hop): the overlap-add normalisation."""
+    w2 = analysis_window(spec) ** 2
+    wsum = w2.reshape(-1, spec.hop).sum(axis=0)
+    if np.any(wsum < 1e-8):
+        raise SpecError("window and hop do not overlap-add to a non-zero sum")
+    return 1.0 / wsum
+
+
+def frame_count(num_samples: int, spec: FeatureSpec) -> int:
+    """Frames needed so every input sample reaches the (delayed) output."""
+    return -(-(num_samples + spec.latency_samples) // spec.hop)
+
+
+# ---------------------------------------------------------------- offline (vectorised)
+
+def stft(audio: np.ndarray, spec: FeatureSpec) -> np.ndarray:
+    """Causal STFT of a whole signal: complex128 (frames, bins), frames = frame_count()."""
+    x = np.asarray(audio, dtype=np.float64)
+    n_frames = frame_count(len(x), spec)
+    padded = np.zeros((n_frames - 1) * spec.hop + spec.n_fft)
+    padded[spec.latency_samples:spec.latency_samples + len(x)] = x
+    idx = np.arange(spec.n_fft)[None, :] + spec.hop * np.arange(n_frames)[:, None]
+    return np.fft.rfft(padded[idx] * analysis_window(spec), axis=1)
+
+
+def istft(spectra: np.ndarray, spec: FeatureSpec, num_samples: int | None = None) -> np.ndarray:
+    """Overlap-add synthesis, returned latency-compensated (aligned with the input).
+
+    ``num_samples`` is the original input length; by default frames*hop - latency.
+    """
+    n_frames = spectra.shape[0]
+    frames = np.fft.irfft(spectra, n=spec.n_fft, axis=1) * analysis_window(spec)
+    out = np.zeros((n_frames - 1) * spec.hop + spec.n_fft)
+    for k in range(spec.n_fft // spec.hop):
+        block = frames[:, k * spec.hop:(k + 1) * spec.hop].reshape(-1)
+        out[k * spec.hop:k * spec.hop + block.size] += block
+    out[: n_frames * spec.hop] *= np.tile(synthesis_gain(spec), n_frames)
+    start = spec.latency_samples
+    if num_samples is None:
+        num_samples = n_frames * spec.hop - start
+    return out[start:start + num_samples]
+
+
+def log_magnitude(magnitude: np.ndarray, spec: FeatureSpec) -> np.ndarray:
+    """Un-normalised feature log(|X| + eps); what normalisation statistics are measured on."""
+    return np.log(np.asarray(magnitude, dtype=np.float64) + spec.log_eps)
+
+
+def normalisation(spec: FeatureSpec) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, 1/std) per bin from the spec, float64 (bins,)."""
+    mean = np.asarray(spec.feature_mean or np.zeros(spec.n_bins), dtype=np.float64)
+    std = np.asarray(spec.feature_std or np.ones(spec.n_bins), dtype=np.float64)
+    return mean, 1.0 / np.maximum(std, 1e-6)
+
+
+def features(magnitude: np.ndarray, spec: FeatureSpec) -> np.ndarray:
+    """Normalised log-magnitude features, float32 (frames, bins). Frame-local: causal."""
+    mean, inv_std = normalisation(spec)
+    return ((log_magnitude(magnitude, spec) - mean) * inv_std).astype(np.float32)
+
+
+def context_windows(feats: np.ndarray, context: int) -> np.ndarray:
+    """Stack each frame with its context-1 predecessors (zeros before the start).
+
+    Returns (frames, bins, context) with time ascending: [..., -1] is the current frame.
+    """
+    n, bins = feats.shape
+    padded = np.concatenate([np.zeros((context - 1, bins), feats.dtype), feats])
+    idx = np.arange(n)[:, None] + np.arange(context)[None, :]
+    return np.ascontiguousarray(padded[idx].transpose(0, 2, 1))
+
+
+def apply_output(spectra: np.ndarray, model_out: np.ndarray, spec: FeatureSpec,
+                 min_gain: float = 0.0) -> np.ndarray:
+    """Enhanced spectra from the model output and the noisy spectra (noisy phase)."""
+    gain = np.asarray(model_out, np.float64)
+    if spec.output_kind == "magnitude":
+        gain = gain / np.maximum(np.abs(spectra), 1e-12)
+    return spectra * (np.maximum(gain, min_gain) if min_gain > 0 else gain)
+
+
+# ---------------------------------------------------------------- streaming (per frame)
+
+def dft_matrices(spec: FeatureSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Windowed real DFT as matrices, for tiny per-frame transforms without FFT call overhead.
+
+    analysis (n_fft, 2*bins): frame @ analysis = [Re X, Im X] of rfft(frame * window).
+    synthesis (2*bins, n_fft): [Re Y, Im Y] @ synthesis = irfft(Y) * window.
+    """
+    n, bins = spec.n_fft, spec.n_bins
+    t = np.arange(n)[:, None]
+    k = np.arange(bins)[None, :]
+    angle = 2.0 * np.pi * t * k / n
+    w = analysis_window(spec)[:, None]
+    analysis = np.concatenate([np.cos(angle), -np.sin(angle)], axis=1) * w
+    # irfft: x[t] = (1/n) * sum_k c_k (Re Y_k cos - Im Y_k sin), c_k = 1 at DC/Nyquist else 2
+    c = np.full(bins, 2.0)
+    c[0] = 1.0
+    if n % 2 == 0:
+        c[-1] = 1.0
+    synthesis = np.concatenate([(c[:, None] * np.cos(angle.T)),
+                                -(c[:, None] * np.sin(angle.T))], axis=0) / n
+    synthesis *= w.T
+    return np.ascontiguousarray(analysis), np.ascontiguousarray(synthesis)
+
+
+class FrameProcessor:
+    """Frame-by-frame analysis, features, context and synthesis with preallocated buffers.
+
+    Call ``analyze(hop_samples)`` then ``synthesize(model_out)`` once per hop. Nothing is
+    allocated per frame, and the results equal the offline functions above (the tests
+    check it). Spectra are kept as [Re, Im] (2*bins,) and transformed with small
+    matrix products, which cost less than numpy's FFT call overhead at n_fft = 256.
+    """
+
+    def __init__(self, spec: FeatureSpec, min_gain: float = 0.0):
+        self.spec = spec
+        self.min_gain = float(min_gain)
+        n, hop, bins = spec.n_fft, spec.hop, spec.n_bins
+        self._analysis, self._synthesis = dft_matrices(spec)
+        self._gain = synthesis_gain(spec)
+        mean, inv_std = normalisation(spec)
+        self._inv_std = inv_std
+        self._mean_scaled = mean * inv_std
+        self._frame = np.zeros(n)
+        self._scratch = np.zeros(n)
+        self.spectrum = np.zeros(2 * bins)  # [Re, Im]
+        self.magnitude = np.zeros(bins)
+        self._feat64 = np.zeros(bins)
+        self.features = np.zeros(bins, np.float32)
+        # (bins, context), time ascending; the model input for context models.
+        self.context = np.zeros((bins, spec.context_frames), np.float32)
+        self._ctx_scratch = np.zeros((bins, max(spec.context_frames - 1, 1)), np.float32)
+        self._gain2 = np.zeros(2 * bins)
+        self._out_spec = np.zeros(2 * bins)
+        self._synth = np.zeros(n)
+        self._ola = np.zeros(n)
+        self.output = np.zeros(hop)
+
+    def reset(self) -> None:
+        for buf in (self._frame, self._ola, self.context):
+            buf.fill(0)
+
+    def complex_spectrum(self) -> np.ndarray:
+        """The current frame's spectrum as complex (bins,) (allocates: for tests/tools)."""
+        bins = self.spec.n_bins
+        return self.spectrum[:bins] + 1j * self.spectrum[bins:]
+
+    def analyze(self, hop_samples: np.ndarray) -> None:
+        """Shift in ``hop`` new samples; update spectrum, magnitude, features, context."""
+        hop, n, bins = self.spec.hop, self.spec.n_fft, self.spec.n_bins
+        np.copyto(self._scratch[: n - hop], self._frame[hop:])
+        np.copyto(self._frame[: n - hop], self._scratch[: n - hop])
+        self._frame[n - hop:] = hop_samples
+        np.dot(self._frame, self._analysis, out=self.spectrum)
+        np.hypot(self.spectrum[:bins], self.spectrum[bins:], out=self.magnitude)
+        np.add(self.magnitude, self.spec.log_eps, out=self._feat64)
+        np.log(self._feat64, out=self._feat64)
+        self._feat64 *= self._inv_std
+        np.subtract(self._feat64, self._mean_scaled, out=self.features, casting="same_kind")
+        if self.spec.context_frames > 1:
+            np.copyto(self._ctx_scratch, self.context[:, 1:])
+            np.copyto(self.context[:, :-1], self._ctx_scratch)
+        self.context[:, -1] = self.features
+
+    def synthesize(self, model_out: np.ndarray) -> np.ndarray:
+        """Apply the model output to the current spectrum; return ``hop`` final samples.
+
+        The returned array is reused by the next call: copy it if you keep it.
+        """
+        hop, n, bins = self.spec.hop, self.spec.n_fft, self.spec.n_bins
+        gain = self._gain2[:bins]
+        if self.spec.output_kind == "mask":
+            gain[...] = model_out
+        else:
+            np.divide(model_out, np.maximum(self.magnitude, 1e-12, out=self._feat64), out=gain)
+        if self.min_gain > 0:
+            np.maximum(gain, self.min_gain, out=gain)
+        self._gain2[bins:] = gain
+        np.multiply(self.spectrum, self._gain2, out=self._out_spec)
+        np.dot(self._out_spec, self._synthesis, out=self._synth)
+        self._ola += self._synth
+        np.multiply(self._ola[:hop], self._gain, out=self.output)
+        np.copyto(self._scratch[: n - hop], self._ola[hop:])
+        np.copyto(self._ola[: n - hop], self._scratch[: n - hop])
+        self._ola[n - hop:] = 0.0
+        return self.output

@@ -1,0 +1,260 @@
+"""Loading a denoiser .tflite: its embedded spec, an interpreter, and per-frame inference.
+
+The spec is stored as JSON in the model's flatbuffer metadata under SPEC_METADATA_NAME,
+so the file alone is enough. The flatbuffer reader here is a few lines of struct
+unpacking, so the runtime needs neither TensorFlow nor the flatbuffers package.
+"""
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ModelError, SpecError
+from .spec import FeatureSpec
+
+SPEC_METADATA_NAME = "denoise_spec"
+# field slots of the TFLite schema tables we read (schema.fbs)
+_MODEL_BUFFERS, _MODEL_METADATA = 4, 6
+_METADATA_NAME, _METADATA_BUFFER = 0, 1
+_BUFFER_DATA, _BUFFER_OFFSET, _BUFFER_SIZE = 0, 1, 2
+
+
+def _u32(buf, pos):
+    return struct.unpack_from("<I", buf, pos)[0]
+
+
+def _field(buf, table, slot):
+    """Absolute position of a table field, or None when absent."""
+    vtable = table - struct.unpack_from("<i", buf, table)[0]
+    vt_size = struct.unpack_from("<H", buf, vtable)[0]
+    if 4 + 2 * slot >= vt_size:
+        return None
+    off = struct.unpack_from("<H", buf, vtable + 4 + 2 * slot)[0]
+    return table + off if off else None
+
+
+def _vector(buf, table, slot):
+    """(start, length) of a vector field; (0, 0) when absent."""
+    pos = _field(buf, table, slot)
+    if pos is None:
+        return 0, 0
+    vec = pos + _u32(buf, pos)
+    return vec + 4, _u32(buf, vec)
+
+
+def read_metadata(data: bytes) -> dict[str, bytes]:
+    """All named metadata buffers of a TFLite flatbuffer."""
+    try:
+        if len(data) < 8 or data[4:8] != b"TFL3":
+            raise ModelError("not a TFLite flatbuffer (missing TFL3 identifier)")
+        root = _u32(data, 0)
+        buf_start, n_buffers = _vector(data, root, _MODEL_BUFFERS)
+        meta_start, n_meta = _vector(data, root, _MODEL_METADATA)
+        out = {}
+        for i in range(n_meta):
+            entry = meta_start + 4 * i
+            table = entry + _u32(data, entry)
+            name_start, name_len = _vector(data, table, _METADATA_NAME)
+            name = bytes(data[name_start:name_start + name_len]).decode()
+            pos = _field(data, table, _METADATA_BUFFER)
+            index = _u32(data, pos) if pos is not None else 0
+            if index >= n_buffers:
+                continue
+            entry = buf_start + 4 * index
+            btable = entry + _u32(data, entry)
+            start, length = _vector(data, btable, _BUFFER_DATA)
+            off_pos = _field(data, btable, _BUFFER_OFFSET)
+            if off_pos is not None and struct.unpack_from("<Q", data, off_pos)[0] > 1:
+                start = struct.unpack_from("<Q", data, off_pos)[0]
+                size_pos = _field(data, btable, _BUFFER_SIZE)
+                length = struct.unpack_from("<Q", data, size_pos)[0] if size_pos else 0
+            out[name] = bytes(data[start:start + length])
+        return out
+    except (struct.error, IndexError, UnicodeDecodeError) as exc:
+        raise ModelError(f"corrupt TFLite flatbuffer ({exc})") from None
+
+
+def read_spec(path: str | Path) -> FeatureSpec:
+    """The FeatureSpec embedded in a .tflite; SpecError if it has none."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: no such model file")
+    try:
+        meta = read_metadata(path.read_bytes())
+    except ModelError as exc:
+        raise ModelError(f"{path}: {exc}") from None
+    if SPEC_METADATA_NAME not in meta:
+        raise SpecError(f"{path}: no '{SPEC_METADATA_NAME}' metadata; export models with "
+                        f"python -m export.to_tflite so the spec travels with them")
+    try:
+        return FeatureSpec.from_json(meta[SPEC_METADATA_NAME])
+    except SpecError as exc:
+        raise SpecError(f"{path}: {exc}") from None
+
+
+def make_interpreter(path: str | Path, num_threads: int = 1, *, raw_ops: bool = False):
+    """(interpreter, backend name): ai-edge-litert, then tflite_runtime, then tf.lite.
+
+    raw_ops=True disables the default delegates so op inspection sees the real kernels.
+    """
+    errors = []
+    for backend in ("ai_edge_litert", "tflite_runtime", "tensorflow"):
+        try:
+            if backend == "ai_edge_litert":
+                from ai_edge_litert import interpreter as mod
+            elif backend == "tflite_runtime":
+                from tflite_runtime import interpreter as mod
+            else:
+                import tensorflow as tf
+
+                mod = tf.lite
+                mod.OpResolverType = tf.lite.experimental.OpResolverType
+        except ImportError as exc:
+            errors.append(f"{backend}: {exc}")
+            continue
+        kwargs = {"model_path": str(path), "num_threads": int(num_threads)}
+        if raw_ops:
+            kwargs["experimental_op_resolver_type"] = mod.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        try:
+            interp = mod.Interpreter(**kwargs)
+            interp.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(f"{path}: cannot load model ({exc})") from None
+        return interp, backend
+    raise ModelError("no TFLite interpreter installed (pip install ai-edge-litert): " + "; ".join(errors))
+
+
+class _Port:
+    """One model input or output tensor, with int8 (de)quantisation when needed."""
+
+    def __init__(self, detail):
+        self.index = detail["index"]
+        self.shape = tuple(detail["shape"])
+        self.dtype = detail["dtype"]
+        scale, zero = detail.get("quantization", (0.0, 0))
+        self.quantized = self.dtype in (np.int8, np.uint8) and scale > 0
+        self.scale, self.zero = float(scale or 1.0), int(zero or 0)
+        self.buffer = np.zeros(self.shape, self.dtype)
+        self._float = np.zeros(self.shape, np.float32)
+
+    def set(self, interp, values):
+        if self.quantized:
+            info = np.iinfo(self.dtype)
+            np.divide(values, self.scale, out=self._float.reshape(np.shape(values)))
+            np.rint(self._float, out=self._float)
+            self._float += self.zero
+            np.clip(self._float, info.min, info.max, out=self._float)
+            self.buffer[...] = self._float
+        else:
+            self.buffer.reshape(np.shape(values))[...] = values
+        interp.set_tensor(self.index, self.buffer)
+
+    def get(self, interp, out):
+        raw = interp.tensor(self.index)()
+        if self.quantized:
+            np.subtract(raw.reshape(out.shape), self.zero, out=out, dtype=out.dtype, casting="unsafe")
+            out *= self.scale
+        else:
+            out[...] = raw.reshape(out.shape)
+        del raw
+
+
+class TfliteDenoiserModel:
+    """A denoiser .tflite with its spec: one call per frame, recurrent state carried inside.
+
+    Inputs/outputs are found through the model's signature: CR-CED has one input
+    (1, bins, context, 1) and one output (1, bins); the CRNN has frame (1, 1, bins) plus
+    state inputs named in spec.state_shapes, and mask plus the matching *_out states.
+    """
+
+    def __init__(self, path: str | Path, num_threads: int = 1):
+        self.path = Path(path)
+        self.spec = read_spec(self.path)
+        self.interpreter, self.backend = make_interpreter(self.path, num_threads)
+        self._bind()
+        self.mask = np.zeros(self.spec.n_bins, np.float64)
+
+    def _bind(self):
+        interp, spec = self.interpreter, self.spec
+        sigs = interp.get_signature_list()
+        if sigs:
+            runner = interp.get_signature_runner(next(iter(sigs)))
+            ins = runner.get_input_details()
+            outs = runner.get_output_details()
+        else:
+            ins = {d["name"]: d for d in interp.get_input_details()}
+            outs = {d["name"]: d for d in interp.get_output_details()}
+        self._states = []
+        if spec.model_kind == "crnn":
+            names = list(spec.state_shapes)
+            missing = [n for n in ["frame", *[f"{s}_in" for s in names]] if n not in ins]
+            missing += [n for n in ["mask", *[f"{s}_out" for s in names]] if n not in outs]
+            if missing:
+                raise ModelError(f"{self.path}: model lacks tensors {missing} its spec names")
+            self._input = _Port(ins["frame"])
+            self._output = _Port(outs["mask"])
+            for name in names:
+                pin, pout = _Port(ins[f"{name}_in"]), _Port(outs[f"{name}_out"])
+                self._states.append((pin, pout, np.zeros(pin.shape, np.float32)))
+            expect = (1, 1, spec.n_bins)
+        else:
+            if len(ins) != 1 or len(outs) != 1:
+                raise ModelError(f"{self.path}: expected one input and one output, got "
+                                 f"{len(ins)} and {len(outs)}")
+            self._input = _Port(next(iter(ins.values())))
+            self._output = _Port(next(iter(outs.values())))
+            expect = (1, spec.n_bins, spec.context_frames, 1)
+        if int(np.prod(self._input.shape)) != int(np.prod(expect)):
+            raise ModelError(f"{self.path}: input shape {self._input.shape} does not match the "
+                             f"spec ({expect})")
+        if int(np.prod(self._output.shape)) != spec.n_bins:
+            raise ModelError(f"{self.path}: output shape {self._output.shape} does not match "
+                             f"{spec.n_bins} bins")
+
+    @property
+    def uses_context(self) -> bool:
+        return self.spec.model_kind != "crnn"
+
+    def reset(self) -> None:
+        for _, _, state in self._states:
+            state.fill(0)
+
+    def set_input(self, model_input: np.ndarray) -> None:
+        self._input.set(self.interpreter, model_input)
+        for pin, _, state in self._states:
+            pin.set(self.interpreter, state)
+
+    def invoke(self) -> None:
+        self.interpreter.invoke()
+
+    def read_output(self) -> np.ndarray:
+        """The mask (bins,), float64, reused between calls; carries the state forward."""
+        self._output.get(self.interpreter, self.mask)
+        for _, pout, state in self._states:
+            pout.get(self.interpreter, state)
+        return self.mask
+
+    def __call__(self, model_input: np.ndarray) -> np.ndarray:
+        self.set_input(model_input)
+        self.invoke()
+        return self.read_output()
+
+
+class IdentityModel:
+    """A model whose mask is all ones: the pass-through used to check reconstruction."""
+
+    backend = "none"
+
+    def __init__(self, spec: FeatureSpec):
+        self.spec = spec.replace(model_kind="identity", output_kind="mask")
+        self.mask = np.ones(spec.n_bins)
+
+    uses_context = True
+
+    def reset(self) -> None:
+        pass
+
+    def __call__(self, model_input: np.ndarray) -> np.ndarray:
+        return self.mask

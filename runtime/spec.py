@@ -1,0 +1,155 @@
+"""The feature spec every consumer of a model reads: one JSON object, embedded in the .tflite.
+
+Training, export, the Python runtime and the Android port all derive framing, window,
+normalisation and model I/O from this object, so none of them hard-codes 129, 8 or 64.
+"""
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import SpecError
+
+#: Bump when a field changes meaning; readers refuse specs newer than they know.
+SPEC_VERSION = 1
+
+MODEL_KINDS = ("cr-ced", "crnn", "identity")
+OUTPUT_KINDS = ("mask", "magnitude")
+WINDOWS = ("hamming", "hann")
+
+
+@dataclass
+class FeatureSpec:
+    """How audio becomes model input and model output becomes audio.
+
+    sample_rate : Hz.  n_fft, win_length, hop : samples.
+    context_frames : frames the model sees (current + past), 8 for CR-CED, 1 for the CRNN.
+    feature_mean, feature_std : per-bin statistics of log(|X| + log_eps) measured on a
+        training set; empty lists mean 0 and 1. Global constants keep the features causal.
+    output_kind : "mask" (gain in [0, 1] on the noisy magnitude) or "magnitude".
+    state_shapes : CRNN only, name -> shape of each recurrent state tensor; the model
+        has inputs "<name>_in" and outputs "<name>_out" beside "frame" and "mask".
+    info : facts about the model for reports (parameters, macs_per_frame, quant); no
+        consumer depends on it for processing.
+    """
+
+    sample_rate: int = 8000
+    n_fft: int = 256
+    win_length: int = 256
+    hop: int = 64
+    window: str = "hamming"
+    context_frames: int = 8
+    log_eps: float = 1e-4
+    feature_mean: list = field(default_factory=list)
+    feature_std: list = field(default_factory=list)
+    output_kind: str = "mask"
+    model_kind: str = "cr-ced"
+    state_shapes: dict = field(default_factory=dict)
+    info: dict = field(default_factory=dict)
+    version: int = SPEC_VERSION
+
+    def __post_init__(self):
+        self.feature_mean = _as_float16_list(self.feature_mean, "feature_mean")
+        self.feature_std = _as_float16_list(self.feature_std, "feature_std")
+        self.validate()
+
+    @property
+    def n_bins(self) -> int:
+        return self.n_fft // 2 + 1
+
+    @property
+    def latency_samples(self) -> int:
+        """Delay of the streamed output against the input, in samples."""
+        return self.n_fft - self.hop
+
+    def validate(self) -> None:
+        if not isinstance(self.version, int) or self.version > SPEC_VERSION:
+            raise SpecError(
+                f"model spec version {self.version} is newer than this runtime understands "
+                f"(<= {SPEC_VERSION}); upgrade the toolkit")
+        if self.sample_rate <= 0 or self.hop <= 0 or self.n_fft <= 0:
+            raise SpecError("sample_rate, n_fft and hop must be positive")
+        if self.win_length != self.n_fft:
+            raise SpecError("win_length must equal n_fft in this version")
+        if self.n_fft % self.hop:
+            raise SpecError(f"hop {self.hop} must divide n_fft {self.n_fft}")
+        if self.window not in WINDOWS:
+            raise SpecError(f"unknown window {self.window!r}; expected one of {WINDOWS}")
+        if self.context_frames < 1:
+            raise SpecError("context_frames must be >= 1")
+        if self.model_kind not in MODEL_KINDS:
+            raise SpecError(f"unknown model_kind {self.model_kind!r}; expected one of {MODEL_KINDS}")
+        if self.output_kind not in OUTPUT_KINDS:
+            raise SpecError(f"unknown output_kind {self.output_kind!r}; expected one of {OUTPUT_KINDS}")
+        for name in ("feature_mean", "feature_std"):
+            values = getattr(self, name)
+            if values and len(values) != self.n_bins:
+                raise SpecError(f"{name} has {len(values)} values, expected {self.n_bins}")
+
+    def to_json(self) -> str:
+        """Compact JSON; per-bin statistics as "f16:" + base64 of little-endian float16."""
+        data = dataclasses.asdict(self)
+        for name in ("feature_mean", "feature_std"):
+            if data[name]:
+                raw = np.asarray(data[name], "<f2").tobytes()
+                data[name] = "f16:" + base64.b64encode(raw).decode()
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> "FeatureSpec":
+        try:
+            data = json.loads(text)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise SpecError(f"model spec is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise SpecError("model spec must be a JSON object")
+        if isinstance(data.get("version"), int) and data["version"] > SPEC_VERSION:
+            raise SpecError(
+                f"model spec version {data['version']} is newer than this runtime understands "
+                f"(<= {SPEC_VERSION}); upgrade the toolkit")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise SpecError(f"model spec has unknown fields {unknown}")
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise SpecError(f"model spec is malformed: {exc}") from None
+
+    def replace(self, **changes) -> "FeatureSpec":
+        return dataclasses.replace(self, **changes)
+
+
+def _as_float16_list(values, name: str) -> list:
+    """Statistics are stored as float16 (they must fit a 48 KB model); every consumer sees
+    the same rounded values, training included."""
+    if isinstance(values, str):
+        if not values.startswith("f16:"):
+            raise SpecError(f"{name}: expected a list or an 'f16:' base64 string")
+        try:
+            values = np.frombuffer(base64.b64decode(values[4:], validate=True), "<f2")
+        except ValueError as exc:
+            raise SpecError(f"{name}: bad base64 ({exc})") from None
+    arr = np.asarray(values, dtype=np.float64).reshape(-1)
+    if arr.size and not np.all(np.isfinite(arr)):
+        raise SpecError(f"{name}: contains NaN or Inf")
+    return [float(v) for v in arr.astype("<f2")]
+
+
+PRESETS = {
+    # Park & Lee (2017): 8 kHz, 256-point periodic Hamming, hop 64 (8 ms), 8 frames.
+    "paper8k": dict(sample_rate=8000, n_fft=256, win_length=256, hop=64, context_frames=8),
+    # The seed project's operating point.
+    "seed16k": dict(sample_rate=16000, n_fft=256, win_length=256, hop=64, context_frames=8),
+}
+
+
+def preset(name: str, **overrides) -> FeatureSpec:
+    """A FeatureSpec from a named preset, with optional field overrides."""
+    if name not in PRESETS:
+        raise SpecError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+    return FeatureSpec(**{**PRESETS[name], **overrides})

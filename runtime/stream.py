@@ -1,0 +1,122 @@
+"""StreamDenoiser: any-size chunks in, final denoised samples out, fixed latency."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .audio_io import check_signal
+from .dsp import FrameProcessor
+from .errors import AudioError, ModelError
+
+MODELS_DIR = Path(__file__).parent / "models"
+#: Bundled models in order of preference for model_path=None.
+DEFAULT_MODELS = ("crnn_int8.tflite", "cr_ced_int8.tflite")
+
+
+def default_model_path() -> Path:
+    for name in DEFAULT_MODELS:
+        if (MODELS_DIR / name).is_file():
+            return MODELS_DIR / name
+    raise ModelError(f"no bundled model in {MODELS_DIR}; pass a .tflite exported with "
+                     f"python -m export.to_tflite")
+
+
+def load_model(model=None, num_threads: int = 1):
+    """A model object from a path, an already built model, or None (bundled default)."""
+    from .model_file import TfliteDenoiserModel
+
+    if model is None:
+        model = default_model_path()
+    if isinstance(model, (str, Path)):
+        return TfliteDenoiserModel(model, num_threads=num_threads)
+    return model
+
+
+class StreamDenoiser:
+    """Frame-by-frame denoising with the model's own spec.
+
+    process(chunk) accepts mono float32/float64/int16 chunks of any length and returns
+    the samples that became final; flush() returns the rest and starts a new stream.
+    The concatenated output is the denoised input delayed by ``latency_samples``
+    (n_fft - hop: 192 samples, 24 ms, for the default 8 kHz spec) and has length
+    len(input) + latency_samples.
+
+    min_gain_db caps the attenuation (e.g. -20 keeps some ambience); None = no cap.
+    sample_rate, when given, is checked against the model's.
+    """
+
+    def __init__(self, model_path=None, num_threads: int = 1, *, min_gain_db: float | None = None,
+                 sample_rate: int | None = None):
+        self.model = load_model(model_path, num_threads)
+        self.spec = self.model.spec
+        if sample_rate is not None and int(sample_rate) != self.spec.sample_rate:
+            raise AudioError(f"audio is {sample_rate} Hz but the model expects "
+                             f"{self.spec.sample_rate} Hz; resample first (runtime.denoise does)")
+        min_gain = 0.0 if min_gain_db is None else 10 ** (min_gain_db / 20)
+        self._dsp = FrameProcessor(self.spec, min_gain=min_gain)
+        self._hop = self.spec.hop
+        self._pending = np.zeros(self._hop)
+        self._fill = 0
+        self._samples_in = 0
+        self._samples_out = 0
+
+    @property
+    def sample_rate(self) -> int:
+        return self.spec.sample_rate
+
+    @property
+    def latency_samples(self) -> int:
+        return self.spec.latency_samples
+
+    @property
+    def backend(self) -> str:
+        return getattr(self.model, "backend", "none")
+
+    def reset(self) -> None:
+        """Forget all history: buffers, context, recurrent state."""
+        self._dsp.reset()
+        self.model.reset()
+        self._pending.fill(0)
+        self._fill = 0
+        self._samples_in = 0
+        self._samples_out = 0
+
+    def process_frame(self, hop_samples: np.ndarray) -> np.ndarray:
+        """Exactly ``hop`` samples in, ``hop`` final samples out (a reused buffer)."""
+        dsp = self._dsp
+        dsp.analyze(hop_samples)
+        mask = self.model(dsp.context if self.model.uses_context else dsp.features)
+        return dsp.synthesize(mask)
+
+    def process(self, chunk) -> np.ndarray:
+        x = check_signal(chunk, "chunk")
+        hop = self._hop
+        n_frames = (self._fill + len(x)) // hop
+        out = np.empty(n_frames * hop)
+        pos = 0
+        for k in range(n_frames):
+            take = hop - self._fill
+            self._pending[self._fill:] = x[pos:pos + take]
+            pos += take
+            self._fill = 0
+            out[k * hop:(k + 1) * hop] = self.process_frame(self._pending)
+        rest = len(x) - pos
+        self._pending[self._fill:self._fill + rest] = x[pos:]
+        self._fill += rest
+        self._samples_in += len(x)
+        self._samples_out += len(out)
+        return out
+
+    def flush(self) -> np.ndarray:
+        """The remaining output (so the total is len(input) + latency), then reset()."""
+        total = self._samples_in + self.latency_samples
+        need = total - self._samples_out
+        parts = []
+        while need > 0:
+            zeros = np.zeros(self._hop - self._fill)
+            block = self.process(zeros)
+            parts.append(block[:need])
+            need -= len(block)
+        self.reset()
+        return np.concatenate(parts) if parts else np.zeros(0)

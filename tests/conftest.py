@@ -1,0 +1,78 @@
+"""Shared fixtures: a seeded rng, speech-like signals and a tiny on-disk corpus made in numpy."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def needs_shared(*parts):
+    """Skip unless ../shared/data/<parts> exists."""
+    path = SHARED_DATA.joinpath(*parts)
+    return pytest.mark.skipif(not path.exists(), reason=f"{path} not present (real data lives beside the repo)")
+
+
+def speech_like(rate: int, seconds: float, rng: np.random.Generator) -> np.ndarray:
+    """Voiced syllables: a gliding pitch with formant-shaped harmonics, 3-5 Hz syllable
+    rhythm and pauses. Not speech, but it has speech's harmonic, non-stationary shape."""
+    n = int(rate * seconds)
+    t = np.arange(n) / rate
+    f0 = rng.uniform(90, 220) * (1 + 0.15 * np.sin(2 * np.pi * rng.uniform(0.3, 1.0) * t))
+    phase = 2 * np.pi * np.cumsum(f0) / rate
+    formants = [rng.uniform(300, 900), rng.uniform(900, 2500)]
+    out = np.zeros(n)
+    for k in range(1, 40):
+        fk = k * f0
+        amp = sum(np.exp(-((fk - f) / 200.0) ** 2) for f in formants) + 0.05
+        out += np.where(fk < rate / 2 - 100, amp / k ** 0.5, 0) * np.sin(k * phase)
+    syllables = np.clip(np.sin(2 * np.pi * rng.uniform(3, 5) * t), 0, None) ** 0.7
+    pauses = (np.sin(2 * np.pi * 0.4 * t + rng.uniform(0, 6)) > -0.6).astype(float)
+    return 0.1 * out * syllables * pauses / np.max(np.abs(out))
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory):
+    """Folders speech/ (3 'speakers', nested like a corpus) and noise/ at 16 kHz, flac + wav."""
+    import soundfile as sf
+
+    root = tmp_path_factory.mktemp("corpus")
+    rng = np.random.default_rng(7)
+    for spk in ("alice", "bob", "carol"):
+        for i in range(3):
+            path = root / "speech" / spk / f"{spk}_{i}.flac"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            audio = np.concatenate([np.zeros(1600), speech_like(16000, 2.0, rng), np.zeros(2400)])
+            sf.write(path, audio, 16000)
+    (root / "noise").mkdir()
+    for i in range(3):
+        noise = np.cumsum(rng.standard_normal(16000 * 3)) if i == 0 else rng.standard_normal(16000 * 3)
+        noise = noise / np.max(np.abs(noise)) * 0.3
+        sf.write(root / "noise" / f"noise_{i}.wav", noise, 16000)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_mix(tiny_corpus, tmp_path_factory):
+    """A made dataset (manifest dir) at 8 kHz with a dev split, for training tests."""
+    from training.make_dataset import MixConfig, make_dataset
+
+    out = tmp_path_factory.mktemp("mix")
+    cfg = MixConfig(sample_rate=8000, snr_min=0, snr_max=10, seconds=1.0, seed=3,
+                    generated_noise=0.3, dev_fraction=0.34, group_regex="^([a-z]+)_")
+    make_dataset([tiny_corpus / "speech"], [tiny_corpus / "noise"], out, 24, cfg, progress=False)
+    return out
+
+
+from .models_fixtures import exported, tiny_runs  # noqa: E402,F401  (session fixtures)

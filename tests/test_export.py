@@ -1,0 +1,98 @@
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from export.inspect_ops import summary  # noqa: E402
+from export.to_tflite import embed_metadata, main  # noqa: E402
+from runtime.errors import ModelError, SpecError  # noqa: E402
+from runtime.model_file import SPEC_METADATA_NAME, TfliteDenoiserModel, read_metadata, read_spec  # noqa: E402
+from runtime.spec import SPEC_VERSION  # noqa: E402
+
+
+def test_cr_ced_int8_is_small_and_every_compute_op_is_int8(exported):
+    path, report = exported[("cr-ced", "int8")]
+    assert path.stat().st_size <= 48 * 1024
+    ops = summary(path)
+    assert ops["all_compute_int8"], ops["non_int8_compute_ops"]
+    assert ops["ops"]["CONV_2D"] == 16
+    assert report["parameters"] == 32933
+
+
+def test_crnn_int8_is_fully_integer(exported):
+    path, _ = exported[("crnn", "int8")]
+    ops = summary(path)
+    assert ops["all_compute_int8"], ops["non_int8_compute_ops"]
+    assert "FULLY_CONNECTED" in ops["ops"] and "WHILE" not in ops["ops"]
+
+
+@pytest.mark.parametrize("kind", ["cr-ced", "crnn"])
+def test_float32_export_matches_keras(kind, exported):
+    _, report = exported[(kind, "float32")]
+    assert report["max_abs_error"] <= 1e-4
+    _, report8 = exported[(kind, "int8")]
+    assert report8["output_snr_db"] > 15  # int8 of a tiny barely-trained model still tracks it
+
+
+def test_crnn_streaming_tflite_equals_keras_sequence(exported, tiny_runs, rng):
+    """Frame by frame with carried state vs the Keras model over the whole sequence."""
+    from training.train import load_run
+
+    model, spec, _ = load_run(tiny_runs["crnn"])
+    path, _ = exported[("crnn", "float32")]
+    tfl = TfliteDenoiserModel(path)
+    feats = rng.standard_normal((1, 200, spec.n_bins)).astype(np.float32)
+    ref = model.predict(feats, verbose=0)[0]
+    got = np.stack([tfl(feats[0, t]).copy() for t in range(200)])
+    assert np.max(np.abs(got - ref)) <= 1e-4
+
+
+def test_spec_travels_in_the_file(exported, tiny_runs):
+    path, _ = exported[("crnn", "int8")]
+    spec = read_spec(path)
+    assert spec.model_kind == "crnn" and set(spec.state_shapes) == {"h", "c"}
+    assert spec.info["quant"] == "int8" and spec.info["parameters"] > 0
+    run_spec = json.loads((tiny_runs["crnn"] / "spec.json").read_text())
+    assert spec.n_fft == run_spec["n_fft"] and spec.feature_mean
+
+
+def test_model_without_spec_is_refused(exported, tmp_path):
+    path, _ = exported[("cr-ced", "float32")]
+    data = path.read_bytes()
+    import tensorflow as tf  # noqa: F401  (the stripping uses TF's flatbuffer tools)
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(data))
+    model.metadata = [m for m in model.metadata if m.name != SPEC_METADATA_NAME.encode()]
+    bare = tmp_path / "bare.tflite"
+    bare.write_bytes(bytes(flatbuffer_utils.convert_object_to_bytearray(model)))
+    with pytest.raises(SpecError, match="no 'denoise_spec' metadata"):
+        TfliteDenoiserModel(bare)
+
+
+def test_model_with_newer_spec_is_refused(exported, tmp_path):
+    path, _ = exported[("cr-ced", "float32")]
+    spec = json.loads(read_metadata(path.read_bytes())[SPEC_METADATA_NAME])
+    spec["version"] = SPEC_VERSION + 1
+    newer = tmp_path / "newer.tflite"
+    newer.write_bytes(embed_metadata(path.read_bytes(), SPEC_METADATA_NAME, json.dumps(spec).encode()))
+    with pytest.raises(SpecError, match="newer than this runtime"):
+        TfliteDenoiserModel(newer)
+
+
+def test_garbage_file_is_refused(tmp_path):
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(b"\x00" * 64)
+    with pytest.raises(ModelError):
+        read_spec(bad)
+
+
+def test_cli_prints_the_report(tiny_runs, tmp_path, capsys):
+    out = tmp_path / "m.tflite"
+    assert main([str(tiny_runs["cr-ced"]), "--quant", "dynamic", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    for word in ("size", "parameters", "MACs per frame", "ops", "all compute ops int8", "max abs error"):
+        assert word in text
+    assert main([str(tmp_path), "--quant", "int8"]) == 1

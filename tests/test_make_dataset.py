@@ -1,0 +1,128 @@
+import csv
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from runtime.audio_io import read_audio
+from training.make_dataset import MixConfig, main, make_dataset
+from training.mixing import mix_at_snr, snr_db, trim_silence
+
+from .conftest import SHARED_DATA, needs_shared
+
+
+def _rows(out):
+    with open(Path(out) / "manifest.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _measured_snr(out, row):
+    noisy, _ = read_audio(Path(out) / row["noisy"])
+    clean, _ = read_audio(Path(out) / row["clean"])
+    return snr_db(clean, noisy - clean)
+
+
+def _digest(folder):
+    h = hashlib.sha256()
+    for p in sorted(Path(folder).rglob("*")):
+        if p.is_file():
+            h.update(p.name.encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def test_mix_hits_the_requested_snr_and_never_clips(rng):
+    speech = rng.standard_normal(8000)
+    noise = rng.standard_normal(8000) * 5
+    for snr in (0.0, 7.5, 40.0):
+        noisy, clean = mix_at_snr(speech, noise, snr, speech_dbfs=-3)
+        assert np.max(np.abs(noisy)) <= 0.95 + 1e-12
+        assert snr_db(clean, noisy - clean) == pytest.approx(snr, abs=1e-9)
+
+
+def test_trim_silence_drops_leading_and_trailing_quiet(rng):
+    tone = np.sin(np.arange(8000) * 0.3)
+    x = np.concatenate([1e-4 * rng.standard_normal(4000), tone, np.zeros(6000)])
+    y = trim_silence(x, 8000)
+    assert 7800 <= len(y) <= 8400
+
+
+def test_dataset_snr_matches_manifest_and_layout(tiny_corpus, tmp_path):
+    cfg = MixConfig(sample_rate=8000, snr_min=0, snr_max=40, seconds=1.5, seed=1, generated_noise=0.4)
+    result = make_dataset([tiny_corpus / "speech"], [tiny_corpus / "noise"], tmp_path, 12, cfg,
+                          progress=False)
+    rows = _rows(tmp_path)
+    assert result["written"] == 12 and len(rows) == 12
+    kinds = {r["noise_source"].split(":")[0] for r in rows}
+    assert "generated" in kinds and len(kinds) > 1
+    for row in rows:
+        snr = float(row["snr_db"])
+        assert 0 <= snr <= 40
+        assert _measured_snr(tmp_path, row) == pytest.approx(snr, abs=0.1)
+        audio, rate = read_audio(tmp_path / row["noisy"])
+        assert rate == 8000 and len(audio) == 12000
+
+
+def test_same_seed_gives_identical_bytes_and_rerun_resumes(tiny_corpus, tmp_path):
+    cfg = MixConfig(seconds=1.0, seed=5, generated_noise=0.5)
+    make_dataset([tiny_corpus / "speech"], [tiny_corpus / "noise"], tmp_path / "a", 6, cfg, progress=False)
+    make_dataset([tiny_corpus / "speech"], [tiny_corpus / "noise"], tmp_path / "b", 6, cfg, progress=False)
+    assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
+    # interrupt: drop two pairs, rerun, same bytes and only the missing ones redone
+    (tmp_path / "b" / "noisy" / "000004.wav").unlink()
+    (tmp_path / "b" / "clean" / "000005.wav").unlink()
+    again = make_dataset([tiny_corpus / "speech"], [tiny_corpus / "noise"], tmp_path / "b", 6, cfg,
+                         progress=False)
+    assert again["written"] == 2 and again["resumed"] == 4
+    assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
+    other = make_dataset([tiny_corpus / "speech"], [tiny_corpus / "noise"], tmp_path / "c", 6,
+                         MixConfig(seconds=1.0, seed=6, generated_noise=0.5), progress=False)
+    assert other["written"] == 6 and _digest(tmp_path / "c") != _digest(tmp_path / "a")
+
+
+def test_unreadable_files_are_skipped_and_counted(tiny_corpus, tmp_path):
+    speech = tmp_path / "speech"
+    speech.mkdir()
+    for p in (tiny_corpus / "speech" / "alice").iterdir():
+        (speech / p.name).write_bytes(p.read_bytes())
+    (speech / "broken.wav").write_bytes(b"RIFF not really a wave file")
+    (speech / "empty.flac").write_bytes(b"")
+    result = make_dataset([speech], [tiny_corpus / "noise"], tmp_path / "out", 8,
+                          MixConfig(seconds=1.0, seed=2), progress=False)
+    assert len(_rows(tmp_path / "out")) == 8
+    assert sorted(Path(p).name for p in result["unreadable_files"]) == ["broken.wav", "empty.flac"]
+
+
+def test_dev_split_holds_out_whole_speakers(tiny_corpus, tmp_path):
+    cfg = MixConfig(seconds=1.0, seed=4, dev_fraction=0.34, group_regex="^([a-z]+)_")
+    make_dataset([tiny_corpus / "speech"], [tiny_corpus / "noise"], tmp_path, 12, cfg, progress=False)
+    rows = _rows(tmp_path)
+    speakers = {split: {Path(s).parent.name for r in rows if r["split"] == split
+                        for s in r["speech_source"].split(";")} for split in ("train", "dev")}
+    assert speakers["dev"] and speakers["train"] and not speakers["dev"] & speakers["train"]
+
+
+def test_cli_help_and_bad_arguments(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0 and "--snr-min" in capsys.readouterr().out
+    assert main(["--clean", str(tmp_path), "--out", str(tmp_path / "o"), "--quiet"]) == 1
+    assert "no audio files" in capsys.readouterr().err
+    assert main(["--clean", str(tmp_path), "--out", str(tmp_path / "o"), "--snr-min", "30",
+                 "--snr-max", "10"]) == 2
+
+
+@needs_shared("speech_8k", "dns_librivox")
+@needs_shared("noise_16k", "speech_commands")
+def test_shared_corpora_snr_and_determinism(tmp_path):
+    clean = [SHARED_DATA / "speech_8k" / "dns_librivox"]
+    noise = [SHARED_DATA / "noise_16k" / "speech_commands"]
+    cfg = MixConfig(sample_rate=8000, seconds=2.0, seed=11)
+    make_dataset(clean, noise, tmp_path / "a", 10, cfg, progress=False)
+    make_dataset(clean, noise, tmp_path / "b", 10, cfg, progress=False)
+    for row in _rows(tmp_path / "a"):
+        assert _measured_snr(tmp_path / "a", row) == pytest.approx(float(row["snr_db"]), abs=0.1)
+        assert sf.info(str(tmp_path / "a" / row["noisy"])).samplerate == 8000
+    assert _digest(tmp_path / "a") == _digest(tmp_path / "b")

@@ -1,0 +1,54 @@
+import numpy as np
+import pytest
+
+from runtime.spec import preset
+
+tf = pytest.importorskip("tensorflow")
+from training.models import cr_ced, crnn, crnn_stream, macs_per_frame  # noqa: E402
+
+
+def test_cr_ced_has_about_33k_parameters_at_129_bins():
+    model = cr_ced(preset("paper8k"))
+    assert abs(model.count_params() - 33_000) <= 0.05 * 33_000
+    assert model.input_shape == (None, 129, 8, 1) and model.output_shape == (None, 129)
+    # ~4 M MACs per frame: every weight is reused at every bin
+    assert 3.5e6 < macs_per_frame(model) < 4.5e6
+
+
+def test_crnn_is_within_the_parameter_budget():
+    model = crnn(preset("paper8k", context_frames=1, model_kind="crnn"))
+    assert model.count_params() <= 250_000
+
+
+@pytest.mark.parametrize("kind", ["cr-ced", "crnn"])
+def test_mask_for_frame_t_ignores_audio_after_t(kind, rng):
+    """Through the real feature path: change the audio from sample 1600 on and the masks
+    of every frame that ends before it stay identical; later ones change."""
+    from training.enhance import keras_mask
+    from training.models import build
+
+    spec = preset("paper8k", model_kind=kind, context_frames=8 if kind == "cr-ced" else 1)
+    model = build(kind, spec)
+    x = rng.standard_normal(4000) * 0.1
+    y = x.copy()
+    y[1600:] = rng.standard_normal(2400) * 0.1
+    _, mx = keras_mask(model, x, spec)
+    _, my = keras_mask(model, y, spec)
+    first_changed = 1600 // spec.hop  # frame i ends at sample (i+1)*hop - 1
+    assert np.allclose(mx[:first_changed], my[:first_changed], atol=1e-6)
+    assert not np.allclose(mx[first_changed], my[first_changed])
+
+
+def test_crnn_stream_model_shares_weights_and_matches_sequence(rng):
+    spec = preset("paper8k", context_frames=1, model_kind="crnn")
+    model = crnn(spec)
+    stream = crnn_stream(spec, model)
+    x = rng.standard_normal((1, 12, 129)).astype(np.float32)
+    ref = model(x).numpy()[0]
+    h = np.zeros((1, 128), np.float32)
+    c = np.zeros((1, 128), np.float32)
+    outs = []
+    for t in range(12):
+        m, h, c = stream([x[:, t:t + 1], h, c])
+        outs.append(m.numpy()[0, 0])
+    assert np.max(np.abs(np.array(outs) - ref)) < 1e-5

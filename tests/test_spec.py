@@ -1,0 +1,38 @@
+import json
+
+import pytest
+
+from runtime.errors import SpecError
+from runtime.spec import SPEC_VERSION, FeatureSpec, preset
+
+
+def test_presets_match_the_paper_and_the_seed():
+    p = preset("paper8k")
+    assert (p.sample_rate, p.n_fft, p.hop, p.context_frames, p.n_bins) == (8000, 256, 64, 8, 129)
+    s = preset("seed16k")
+    assert (s.sample_rate, s.n_fft, s.hop, s.context_frames) == (16000, 256, 64, 8)
+    assert p.latency_samples == 192
+
+
+def test_spec_round_trips_through_json_with_statistics():
+    spec = preset("paper8k", feature_mean=[0.1 * i for i in range(129)],
+                  feature_std=[1 + 0.01 * i for i in range(129)], model_kind="crnn",
+                  state_shapes={"h": [1, 8]})
+    again = FeatureSpec.from_json(spec.to_json())
+    assert again == spec
+    # float16 storage keeps the statistics to ~3 significant digits
+    assert abs(again.feature_mean[100] - 10.0) < 0.01
+
+
+def test_newer_spec_version_is_refused():
+    data = json.loads(preset("paper8k").to_json())
+    data["version"] = SPEC_VERSION + 1
+    with pytest.raises(SpecError, match="newer"):
+        FeatureSpec.from_json(json.dumps(data))
+
+
+@pytest.mark.parametrize("bad", ['{"n_fft": 256, "hop": 100}', '{"window": "kaiser"}', "[1]",
+                                 "not json", '{"surprise": 1}', '{"feature_mean": [1, 2]}'])
+def test_malformed_specs_are_refused(bad):
+    with pytest.raises(SpecError):
+        FeatureSpec.from_json(bad)

@@ -1,0 +1,121 @@
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from runtime import StreamDenoiser, denoise, preset
+from runtime.errors import AudioError
+from runtime.model_file import IdentityModel
+
+
+def _stream(sd, x, rng, max_chunk=4000):
+    parts, i = [], 0
+    while i < len(x):
+        n = int(rng.integers(1, max_chunk + 1))
+        parts.append(sd.process(x[i:i + n]))
+        i += n
+    parts.append(sd.flush())
+    return np.concatenate(parts)
+
+
+@pytest.mark.parametrize("name", ["paper8k", "seed16k"])
+def test_identity_model_reconstructs_input_after_latency(name, rng):
+    sd = StreamDenoiser(IdentityModel(preset(name)))
+    x = rng.uniform(-1, 1, 9001)
+    y = _stream(sd, x, rng)
+    L = sd.latency_samples
+    assert len(y) == len(x) + L
+    assert np.max(np.abs(y[L:] - x)) <= 1e-5
+    assert np.max(np.abs(y[:L])) <= 1e-9  # before the first input sample: silence
+
+
+def test_chunks_of_zero_and_one_sample_and_int16(rng):
+    sd = StreamDenoiser(IdentityModel(preset("paper8k")))
+    x16 = (rng.uniform(-0.5, 0.5, 700) * 32767).astype(np.int16)
+    parts = [sd.process(np.zeros(0, np.float32))]
+    parts += [sd.process(x16[i:i + 1]) for i in range(len(x16))]
+    y = np.concatenate(parts + [sd.flush()])
+    assert np.max(np.abs(y[192:] - x16 / 32768.0)) < 1e-9
+
+
+@pytest.mark.parametrize("bad", [np.array([0.0, np.nan]), np.array([np.inf]), np.zeros((10, 2))])
+def test_bad_chunks_are_refused(bad):
+    sd = StreamDenoiser(IdentityModel(preset("paper8k")))
+    with pytest.raises(AudioError):
+        sd.process(bad)
+
+
+def test_wrong_declared_sample_rate_is_refused():
+    with pytest.raises(AudioError, match="16000 Hz"):
+        StreamDenoiser(IdentityModel(preset("paper8k")), sample_rate=16000)
+
+
+@pytest.mark.parametrize("kind", ["cr-ced", "crnn"])
+def test_stream_equals_offline_for_any_chunking(kind, exported, rng):
+    path, _ = exported[(kind, "float32")]
+    x = rng.standard_normal(12000) * 0.1
+    ref = denoise(x, 8000, str(path))
+    assert ref.shape == x.shape
+    for trial in range(3):
+        sd = StreamDenoiser(path)
+        y = _stream(sd, x, rng)
+        L = sd.latency_samples
+        assert np.max(np.abs(y[L:L + len(x)] - ref)) <= 1e-6
+
+
+def test_reset_starts_a_new_stream(exported, rng):
+    path, _ = exported[("crnn", "int8")]
+    x = rng.standard_normal(3000) * 0.1
+    sd = StreamDenoiser(path)
+    first = np.concatenate([sd.process(x), sd.flush()])
+    sd.process(rng.standard_normal(999))
+    sd.reset()
+    second = np.concatenate([sd.process(x), sd.flush()])
+    assert np.array_equal(first, second)
+
+
+def test_other_sample_rates_are_resampled_and_keep_length(rng):
+    x = rng.standard_normal(16000) * 0.1
+    y = denoise(x, 16000, StreamDenoiser(IdentityModel(preset("paper8k"))))
+    assert y.shape == x.shape
+
+
+def test_min_gain_limits_attenuation(exported, rng):
+    path, _ = exported[("cr-ced", "float32")]
+    x = rng.standard_normal(4000) * 0.1
+    full = denoise(x, 8000, str(path))
+    limited = denoise(x, 8000, str(path), min_gain_db=-6)
+    assert np.sum(limited ** 2) >= np.sum(full ** 2)
+
+
+def test_streaming_an_hour_does_not_grow_memory(exported):
+    """One hour at 8 kHz in 1 s chunks: traced memory after the first minute stays flat."""
+    path, _ = exported[("cr-ced", "int8")]
+    sd = StreamDenoiser(path)
+    chunk = np.random.default_rng(0).standard_normal(8000) * 0.1
+    for _ in range(60):
+        sd.process(chunk)
+    tracemalloc.start()
+    base, _ = tracemalloc.get_traced_memory()
+    for _ in range(3600 - 60):
+        sd.process(chunk)
+    now, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert now - base < 64 * 1024
+    assert peak - base < 1024 * 1024  # the 1 s output array plus transients, never more
+
+
+def test_frame_path_allocates_no_new_arrays_in_steady_state(exported):
+    path, _ = exported[("crnn", "int8")]
+    sd = StreamDenoiser(path)
+    frame = np.random.default_rng(0).standard_normal(sd.spec.hop)
+    for _ in range(50):
+        sd.process_frame(frame)
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    for _ in range(2000):
+        sd.process_frame(frame)
+    after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    grown = sum(s.size_diff for s in after.compare_to(before, "lineno") if s.size_diff > 0)
+    assert grown < 4096

@@ -1,0 +1,1 @@
+"""Dataset creation, input pipeline, models and training (needs the [train] extra)."""

@@ -1,0 +1,132 @@
+"""Keras (tf-keras, Keras 2) model builders: CR-CED and a causal CRNN.
+
+Both are written for tensorflow-model-optimization QAT: Conv -> BatchNorm -> ReLU, and
+skip connections add activations, never a conv output that feeds two layers.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import tf_keras as keras  # noqa: E402
+from tf_keras import layers  # noqa: E402
+
+from runtime.spec import FeatureSpec  # noqa: E402
+
+#: (filters, kernel height along frequency) of one CR-CED block, after Park & Lee (2017).
+CR_CED_BLOCK = ((18, 9), (30, 5), (8, 9))
+
+
+def _conv_bn_relu(x, filters, kernel, name, padding="same"):
+    x = layers.Conv2D(filters, kernel, padding=padding, use_bias=False, name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def cr_ced(spec: FeatureSpec, repeats: int = 5, batch_size: int | None = None) -> keras.Model:
+    """Cascaded redundant convolutional encoder-decoder (CR-CED).
+
+    Input (bins, context, 1): normalised log-magnitudes, time ascending. The first
+    conv (9 x context) collapses the context frames; then ``repeats`` blocks of
+    18/30/8 filters with heights 9/5/9 run along frequency; each block's 8-channel
+    output is added to the previous block's (skip connections). A last conv spanning
+    all bins gives a sigmoid mask (bins,). batch_size=1 gives a static-shape graph for
+    export (no SHAPE/PACK ops around the final reshape).
+    """
+    bins, ctx = spec.n_bins, spec.context_frames
+    inp = layers.Input((bins, ctx, 1), batch_size=batch_size, name="context")
+    half = CR_CED_BLOCK[0][1] // 2
+    x = layers.ZeroPadding2D(((half, half), (0, 0)), name="pad_freq")(inp)
+    skip = None
+    for b in range(repeats):
+        for j, (filters, height) in enumerate(CR_CED_BLOCK):
+            if b == 0 and j == 0:
+                x = _conv_bn_relu(x, filters, (height, ctx), f"b{b}_{j}", padding="valid")
+            else:
+                x = _conv_bn_relu(x, filters, (height, 1), f"b{b}_{j}")
+        if skip is not None:
+            x = layers.Add(name=f"b{b}_skip")([x, skip])
+        skip = x
+    x = layers.Conv2D(1, (bins, 1), padding="same", activation="sigmoid", name="mask_conv")(x)
+    out = layers.Reshape((bins,), name="mask")(x)
+    return keras.Model(inp, out, name="cr_ced")
+
+
+def _crnn_graph(spec, frames, state_inputs, *, channels, proj, units, stream):
+    """Shared CRNN graph; frames is (batch, T, bins). Returns (mask, [h, c])."""
+    bins = spec.n_bins
+    x = layers.Reshape((-1, bins, 1), name="to_image")(frames)
+    for i, ch in enumerate(channels):
+        # kernel height 1 along time: the encoder never looks at other frames
+        x = layers.Conv2D(ch, (1, 5), strides=(1, 2), padding="same", use_bias=False,
+                          name=f"enc{i}_conv")(x)
+        x = layers.BatchNormalization(name=f"enc{i}_bn")(x)
+        x = layers.ReLU(name=f"enc{i}_relu")(x)
+    f_out = x.shape[2]
+    x = layers.Reshape((-1, f_out * channels[-1]), name="flatten_freq")(x)
+    x = layers.Dense(proj, activation="relu", name="proj")(x)
+    lstm = layers.LSTM(units, return_sequences=True, return_state=True, unroll=stream,
+                       name="lstm")
+    x, h, c = lstm(x, initial_state=state_inputs) if state_inputs else lstm(x)
+    mask = layers.Dense(bins, activation="sigmoid", name="mask")(x)
+    return mask, [h, c]
+
+
+CRNN_DEFAULTS = dict(channels=(16, 16), proj=128, units=128)
+
+
+def crnn(spec: FeatureSpec, **size) -> keras.Model:
+    """Causal CRNN for training on sequences: (batch, T, bins) -> mask (batch, T, bins)."""
+    cfg = {**CRNN_DEFAULTS, **size}
+    frames = layers.Input((None, spec.n_bins), name="frames")
+    mask, _ = _crnn_graph(spec, frames, None, stream=False, **cfg)
+    return keras.Model(frames, mask, name="crnn")
+
+
+def crnn_stream(spec: FeatureSpec, trained: keras.Model | None = None, **size) -> keras.Model:
+    """One-frame CRNN with explicit LSTM state in and out, batch 1, for streaming export.
+
+    Inputs: frame (1, 1, bins), h (1, units), c (1, units). Outputs: mask (1, 1, bins),
+    h, c. Copies the weights of ``trained`` (same size arguments) when given.
+    """
+    cfg = {**CRNN_DEFAULTS, **size}
+    frame = layers.Input((1, spec.n_bins), batch_size=1, name="frame")
+    h_in = layers.Input((cfg["units"],), batch_size=1, name="h_in")
+    c_in = layers.Input((cfg["units"],), batch_size=1, name="c_in")
+    mask, (h, c) = _crnn_graph(spec, frame, [h_in, c_in], stream=True, **cfg)
+    h = layers.Activation("linear", name="h_out")(h)
+    c = layers.Activation("linear", name="c_out")(c)
+    model = keras.Model([frame, h_in, c_in], [mask, h, c], name="crnn_stream")
+    if trained is not None:
+        model.set_weights(trained.get_weights())
+    return model
+
+
+def build(kind: str, spec: FeatureSpec, batch_size: int | None = None, **size) -> keras.Model:
+    if kind == "cr-ced":
+        return cr_ced(spec, batch_size=batch_size, **size)
+    if kind == "crnn":
+        return crnn(spec, **size)
+    raise ValueError(f"unknown model kind {kind!r}")
+
+
+def macs_per_frame(model: keras.Model) -> int:
+    """Multiply-accumulates per output frame, counted from Conv2D, Dense and LSTM layers."""
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, layers.Conv2D):
+            kh, kw = layer.kernel_size
+            cin = layer.input_shape[-1]
+            if model.name.startswith("crnn"):  # (batch, time, freq, ch): count one frame
+                positions = layer.output_shape[2]
+            else:  # CR-CED: (batch, freq, time, ch), time already collapsed to one
+                positions = layer.output_shape[1] * layer.output_shape[2]
+            total += positions * kh * kw * cin * layer.filters
+        elif isinstance(layer, layers.Dense):
+            total += int(layer.kernel.shape[0]) * int(layer.kernel.shape[1])
+        elif isinstance(layer, layers.LSTM):
+            units = layer.units
+            total += 4 * units * (int(layer.input_shape[0][-1] if isinstance(layer.input_shape, list)
+                                      else layer.input_shape[-1]) + units)
+    return int(total)

@@ -1,0 +1,135 @@
+"""tf.data input pipeline over a manifest directory, with an on-disk spectra cache.
+
+Spectra come from `runtime.dsp` (the same code the runtime runs); the cache stores
+magnitudes per pair so epochs after the first never touch audio, and nothing has to
+fit in memory: tf.data streams one pair at a time through a shuffle buffer.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from runtime import dsp
+from runtime.audio_io import read_audio
+from runtime.errors import DenoiseError
+from runtime.spec import FeatureSpec
+
+
+def read_manifest(data_dir, split: str | None = None) -> list[dict]:
+    """Rows of DIR/manifest.csv (optionally one split) with absolute noisy/clean paths."""
+    data_dir = Path(data_dir)
+    path = data_dir / "manifest.csv"
+    if not path.is_file():
+        raise DenoiseError(f"{data_dir}: no manifest.csv (make one with python -m training.make_dataset)")
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        row["noisy"] = str(data_dir / row["noisy"])
+        row["clean"] = str(data_dir / row["clean"])
+    if split is not None:
+        rows = [r for r in rows if r.get("split", "train") == split]
+    return rows
+
+
+def pair_magnitudes(row: dict, spec: FeatureSpec) -> tuple[np.ndarray, np.ndarray]:
+    """(noisy |X|, clean |S|), float32 (frames, bins), from the runtime's causal STFT."""
+    noisy, rate = read_audio(row["noisy"])
+    clean, rate_c = read_audio(row["clean"])
+    if rate != spec.sample_rate or rate_c != spec.sample_rate:
+        raise DenoiseError(f"{row['noisy']}: {rate} Hz, the spec needs {spec.sample_rate} Hz "
+                           f"(re-run make_dataset with --sample-rate {spec.sample_rate})")
+    return (np.abs(dsp.stft(noisy, spec)).astype(np.float32),
+            np.abs(dsp.stft(clean, spec)).astype(np.float32))
+
+
+class SpectraCache:
+    """Per-pair magnitude files under cache_dir, keyed by the STFT settings."""
+
+    def __init__(self, spec: FeatureSpec, cache_dir):
+        key = f"{spec.sample_rate}-{spec.n_fft}-{spec.hop}-{spec.window}"
+        self.dir = Path(cache_dir) / hashlib.md5(key.encode()).hexdigest()[:10]
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.spec = spec
+
+    def get(self, row: dict) -> tuple[np.ndarray, np.ndarray]:
+        tag = hashlib.md5(row["noisy"].encode()).hexdigest()[:16]
+        path = self.dir / f"{tag}.npz"
+        if path.exists():
+            with np.load(path) as z:
+                return z["noisy"], z["clean"]
+        noisy, clean = pair_magnitudes(row, self.spec)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, noisy=noisy, clean=clean)
+        tmp.replace(path)
+        return noisy, clean
+
+
+def measure_normalisation(rows, spec: FeatureSpec, cache: SpectraCache,
+                          max_pairs: int = 400) -> FeatureSpec:
+    """Spec with per-bin mean/std of log(|X| + eps) over (up to max_pairs) noisy inputs."""
+    total = np.zeros(spec.n_bins)
+    total_sq = np.zeros(spec.n_bins)
+    count = 0
+    step = max(1, len(rows) // max_pairs)
+    for row in rows[::step]:
+        noisy, _ = cache.get(row)
+        feat = dsp.log_magnitude(noisy, spec)
+        total += feat.sum(axis=0)
+        total_sq += (feat ** 2).sum(axis=0)
+        count += len(feat)
+    mean = total / count
+    std = np.sqrt(np.maximum(total_sq / count - mean ** 2, 1e-8))
+    return spec.replace(feature_mean=[round(float(v), 4) for v in mean],
+                        feature_std=[round(float(v), 4) for v in std])
+
+
+def count_frames(rows, cache: SpectraCache) -> int:
+    return sum(len(cache.get(r)[0]) for r in rows)
+
+
+def make_dataset(rows, spec: FeatureSpec, cache: SpectraCache, *, kind: str, batch_size: int,
+                 shuffle: bool, seed: int = 0, seq_frames: int = 250, repeat: bool = False):
+    """A tf.data.Dataset of (features, target) batches.
+
+    target is [clean |S|, noisy |X|] concatenated on the last axis (2*bins), so the loss
+    can apply the predicted mask to the noisy magnitude.
+    CR-CED: features (bins, context, 1), one frame per example.
+    CRNN: features (seq_frames, bins), one sequence per example.
+    """
+    import tensorflow as tf
+
+    bins, ctx = spec.n_bins, spec.context_frames
+    order = np.arange(len(rows))
+
+    def generate():
+        rng = np.random.default_rng(seed)
+        idx = rng.permutation(order) if shuffle else order
+        for i in idx:
+            noisy, clean = cache.get(rows[i])
+            feats = dsp.features(noisy, spec)
+            target = np.concatenate([clean, noisy], axis=1)
+            if kind == "cr-ced":
+                yield dsp.context_windows(feats, ctx)[..., None], target
+            else:
+                for start in range(0, len(feats) - seq_frames + 1, seq_frames):
+                    sl = slice(start, start + seq_frames)
+                    yield feats[sl][None], target[sl][None]
+
+    if kind == "cr-ced":
+        sig = (tf.TensorSpec((None, bins, ctx, 1), tf.float32), tf.TensorSpec((None, 2 * bins), tf.float32))
+    else:
+        sig = (tf.TensorSpec((None, seq_frames, bins), tf.float32),
+               tf.TensorSpec((None, seq_frames, 2 * bins), tf.float32))
+    ds = tf.data.Dataset.from_generator(generate, output_signature=sig)
+    if repeat:
+        ds = ds.repeat()
+    ds = ds.unbatch()
+    if shuffle:
+        ds = ds.shuffle(20000 if kind == "cr-ced" else 256, seed=seed)
+    ds = ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options)

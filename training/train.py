@@ -1,0 +1,269 @@
+"""Train CR-CED or the CRNN on a manifest directory; optionally fine-tune with QAT.
+
+    python -m training.train --model cr-ced --data data/mix --out runs/cr_ced
+    python -m training.train --qat --from runs/cr_ced --data data/mix --out runs/cr_ced_qat
+
+RUN_DIR holds spec.json (with the normalisation measured on the training set),
+config.json, best.weights.h5 (lowest validation loss), last.weights.h5, history.csv,
+TensorBoard logs under logs/, and backup/ while a run is unfinished (--resume).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+from runtime.errors import DenoiseError  # noqa: E402
+from runtime.spec import FeatureSpec, preset  # noqa: E402
+
+KINDS = ("cr-ced", "crnn")
+
+
+def spectral_loss(y_true, y_pred):
+    """MSE between power-law compressed (|.|^0.3) masked-noisy and clean magnitudes."""
+    import tensorflow as tf
+
+    bins = tf.shape(y_pred)[-1]
+    clean, noisy = y_true[..., :bins], y_true[..., bins:]
+    est = y_pred * noisy
+    return tf.reduce_mean(tf.square(tf.pow(est + 1e-6, 0.3) - tf.pow(clean + 1e-6, 0.3)))
+
+
+def load_run(run_dir, weights: str = "best"):
+    """(keras model with weights, spec, config) of a finished run (float or QAT)."""
+    from .models import build
+
+    run_dir = Path(run_dir)
+    cfg_path = run_dir / "config.json"
+    if not cfg_path.is_file():
+        raise DenoiseError(f"{run_dir}: not a training run (no config.json)")
+    cfg = json.loads(cfg_path.read_text())
+    spec = FeatureSpec.from_json((run_dir / "spec.json").read_text())
+    model = build(cfg["model"], spec, **cfg.get("size", {}))
+    if cfg.get("qat"):
+        from .qat import quantize
+
+        model = quantize(model, cfg["model"])
+    path = run_dir / f"{weights}.weights.h5"
+    if not path.is_file():
+        raise DenoiseError(f"{run_dir}: no {path.name}; did training finish an epoch?")
+    model.load_weights(str(path))
+    return model, spec, cfg
+
+
+class QualityCallback:
+    """Per-epoch PESQ/STOI on a few dev pairs, through the runtime's reconstruction."""
+
+    def __new__(cls, rows, spec, every):
+        import tf_keras as keras
+
+        from runtime.audio_io import read_audio
+        from runtime.metrics import pesq_score, stoi_score
+
+        from .enhance import enhance
+
+        pairs = [(read_audio(r["noisy"])[0], read_audio(r["clean"])[0]) for r in rows]
+
+        class _Quality(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                if logs is None or every <= 0 or (epoch + 1) % every:
+                    return
+                scores = []
+                for noisy, clean in pairs:
+                    out = enhance(self.model, noisy, spec)
+                    scores.append((pesq_score(clean, out, spec.sample_rate),
+                                   stoi_score(clean, out, spec.sample_rate)))
+                logs["val_pesq"], logs["val_stoi"] = map(float, np.nanmean(scores, axis=0))
+                print(f" - val_pesq {logs['val_pesq']:.3f} - val_stoi {logs['val_stoi']:.3f}")
+
+        return _Quality()
+
+
+def _epochs_logged(history_csv: Path) -> int:
+    if not history_csv.exists():
+        return 0
+    with open(history_csv) as f:
+        return max(0, sum(1 for line in f if line.strip()) - 1)
+
+
+def strategy_for(name: str):
+    import tensorflow as tf
+
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def train(args) -> dict:
+    import tensorflow as tf
+    import tf_keras as keras
+
+    from . import pipeline
+    from .models import build, macs_per_frame
+
+    keras.utils.set_random_seed(args.seed)
+    out = Path(args.out)
+    backup = out / "backup"
+    if backup.exists() and any(backup.iterdir()) and not args.resume:
+        raise DenoiseError(f"{out} holds an unfinished run; pass --resume or choose another --out")
+    if (out / "config.json").exists() and not args.resume:
+        raise DenoiseError(f"{out} already holds a run; choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+
+    train_rows = pipeline.read_manifest(args.data, "train")
+    dev_rows = pipeline.read_manifest(args.data, "dev")
+    if not train_rows:
+        raise DenoiseError(f"{args.data}: manifest has no 'train' rows")
+    if not dev_rows:  # no held-out split: validate on a slice of train, and say so
+        print("warning: no 'dev' split in the manifest; validating on 10% of train", file=sys.stderr)
+        cut = max(1, len(train_rows) // 10)
+        dev_rows, train_rows = train_rows[:cut], train_rows[cut:] or train_rows
+
+    size = {}
+    if args.qat:
+        base_model, spec, base_cfg = load_run(args.from_run)
+        kind, size = base_cfg["model"], base_cfg.get("size", {})
+        if base_cfg.get("qat"):
+            raise DenoiseError(f"{args.from_run} is already a QAT run")
+    else:
+        kind = args.model
+        spec = preset(args.preset, model_kind=kind, context_frames=8 if kind == "cr-ced" else 1)
+    if (out / "spec.json").exists():
+        spec = FeatureSpec.from_json((out / "spec.json").read_text())
+    cache = pipeline.SpectraCache(spec, args.cache or out.parent / "spectra_cache")
+    print(f"reading {len(train_rows)} train / {len(dev_rows)} dev pairs into the spectra cache ...")
+    if not spec.feature_mean:
+        spec = pipeline.measure_normalisation(train_rows, spec, cache)
+    (out / "spec.json").write_text(spec.to_json())
+
+    per_example = 1 if kind == "cr-ced" else args.seq_frames
+    steps = max(1, pipeline.count_frames(train_rows, cache) // per_example // args.batch_size)
+    val_steps = max(1, pipeline.count_frames(dev_rows, cache) // per_example // args.batch_size)
+    if args.steps_per_epoch:
+        steps = min(steps, args.steps_per_epoch)
+    if args.validation_steps:
+        val_steps = min(val_steps, args.validation_steps)
+
+    strategy = strategy_for(args.distribute)
+    global_batch = args.batch_size * strategy.num_replicas_in_sync
+    train_ds = pipeline.make_dataset(train_rows, spec, cache, kind=kind, batch_size=global_batch,
+                                     shuffle=True, seed=args.seed, seq_frames=args.seq_frames,
+                                     repeat=True)
+    val_ds = pipeline.make_dataset(dev_rows, spec, cache, kind=kind, batch_size=global_batch,
+                                   shuffle=False, seq_frames=args.seq_frames, repeat=True)
+    # XLA speeds CR-CED's many small convs up ~1.6x on CPU but slows the LSTM ~80x
+    # (measured), and tfmot's fake-quant ops are left to the default runtime.
+    use_jit = args.jit == "on" or (args.jit == "auto" and kind == "cr-ced" and not args.qat)
+    with strategy.scope():
+        if args.qat:
+            from .qat import quantize
+
+            model = quantize(base_model, kind)
+        else:
+            model = build(kind, spec)
+        model.compile(optimizer=keras.optimizers.Adam(args.lr), loss=spectral_loss,
+                      jit_compile=use_jit)
+
+    config = {"model": kind, "preset": args.preset, "size": size, "qat": bool(args.qat),
+              "from": str(args.from_run) if args.qat else None, "epochs": args.epochs,
+              "batch_size": args.batch_size, "lr": args.lr, "lr_decay": args.lr_decay,
+              "lr_decay_epochs": args.lr_decay_epochs, "seed": args.seed, "jit": use_jit, "data": str(args.data),
+              "parameters": int(model.count_params()),
+              "macs_per_frame": macs_per_frame(build(kind, spec, **size))}
+    (out / "config.json").write_text(json.dumps(config, indent=2))
+
+    def schedule(epoch, lr):
+        return args.lr * args.lr_decay ** (epoch // args.lr_decay_epochs)
+
+    callbacks = [
+        QualityCallback(dev_rows[: args.pesq_files], spec, args.pesq_every),
+        keras.callbacks.BackupAndRestore(str(backup)),
+        keras.callbacks.LearningRateScheduler(schedule),
+        keras.callbacks.ModelCheckpoint(str(out / "best.weights.h5"), save_best_only=True,
+                                        save_weights_only=True, monitor="val_loss"),
+        keras.callbacks.ModelCheckpoint(str(out / "last.weights.h5"), save_weights_only=True),
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=args.patience),
+        keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
+        keras.callbacks.TensorBoard(str(out / "logs"), update_freq="epoch"),
+    ]
+    initial_epoch = 0
+    backup_files = backup.exists() and any(backup.iterdir())
+    if args.resume and not backup_files and (out / "last.weights.h5").exists():
+        # the previous run finished (no backup): continue from its last epoch's weights
+        model.load_weights(str(out / "last.weights.h5"))
+        initial_epoch = _epochs_logged(out / "history.csv")
+        print(f"continuing a finished run from epoch {initial_epoch}")
+    start = time.time()
+    history = model.fit(train_ds, epochs=args.epochs, steps_per_epoch=steps,
+                        initial_epoch=initial_epoch,
+                        validation_data=val_ds, validation_steps=val_steps,
+                        callbacks=callbacks, verbose=args.verbose)
+    shutil.rmtree(backup, ignore_errors=True)
+    summary = {"epochs_run": len(history.history.get("loss", [])),
+               "seconds": round(time.time() - start, 1),
+               "history": {k: [float(v) for v in vals] for k, vals in history.history.items()}}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m training.train",
+                                description="Train a denoiser (or QAT fine-tune one) on a manifest directory.")
+    p.add_argument("--model", choices=KINDS, default="cr-ced", help="architecture (default cr-ced)")
+    p.add_argument("--data", required=True, help="folder with manifest.csv (training.make_dataset)")
+    p.add_argument("--out", required=True, help="run folder to create (RUN_DIR)")
+    p.add_argument("--preset", default="paper8k", choices=["paper8k", "seed16k"],
+                   help="feature preset (default paper8k)")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=64, help="per replica (default 64)")
+    p.add_argument("--lr", type=float, default=1e-3, help="initial Adam learning rate")
+    p.add_argument("--lr-decay", type=float, default=0.5, help="step-decay factor (default 0.5)")
+    p.add_argument("--lr-decay-epochs", type=int, default=10, help="epochs per decay step (default 10)")
+    p.add_argument("--patience", type=int, default=5, help="early-stopping patience in epochs")
+    p.add_argument("--steps-per-epoch", type=int, default=None, help="cap on batches per epoch")
+    p.add_argument("--validation-steps", type=int, default=None, help="cap on validation batches")
+    p.add_argument("--seq-frames", type=int, default=250, help="CRNN training sequence length")
+    p.add_argument("--cache", default=None, help="spectra cache folder (default RUN_DIR/../spectra_cache)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--distribute", choices=["none", "mirrored", "multiworker"], default="none",
+                   help="tf.distribute strategy (multiworker reads TF_CONFIG)")
+    p.add_argument("--qat", action="store_true", help="quantization-aware fine-tuning of --from")
+    p.add_argument("--from", dest="from_run", default=None, help="float RUN_DIR to fine-tune with --qat")
+    p.add_argument("--pesq-every", type=int, default=1, help="PESQ/STOI on dev pairs every N epochs (0: off)")
+    p.add_argument("--pesq-files", type=int, default=4, help="dev pairs scored by PESQ/STOI")
+    p.add_argument("--jit", choices=["auto", "on", "off"], default="auto",
+                   help="XLA-compile the training step; auto = CR-CED float training only")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--verbose", type=int, default=1, help="Keras verbosity (1: progress bar)")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.qat and not args.from_run:
+        print("error: --qat needs --from RUN_DIR (a finished float run)", file=sys.stderr)
+        return 2
+    try:
+        summary = train(args)
+    except DenoiseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    hist = summary["history"]
+    print(f"done: {summary['epochs_run']} epochs in {summary['seconds']} s, "
+          f"best val_loss {min(hist['val_loss']):.5f} -> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
