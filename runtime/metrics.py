@@ -39,3 +39,12 @@ def all_metrics(reference: np.ndarray, estimate: np.ndarray, rate: int) -> dict:
     return {"pesq": pesq_score(reference, estimate, rate),
             "stoi": stoi_score(reference, estimate, rate),
             "si_sdr": si_sdr(reference, estimate)}
+
+
+def snr_band_label(lo: float, hi: float) -> str:
+    """'<2.5 dB', '2.5-7.5 dB', '>=12.5 dB' for an SNR band [lo, hi)."""
+    if np.isinf(lo):
+        return f"<{hi:g} dB"
+    if np.isinf(hi):
+        return f">={lo:g} dB"
+    return f"{lo:g}-{hi:g} dB"

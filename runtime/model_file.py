@@ -76,6 +76,42 @@ def read_metadata(data: bytes) -> dict[str, bytes]:
         raise ModelError(f"corrupt TFLite flatbuffer ({exc})") from None
 
 
+_MODEL_SUBGRAPHS, _SUBGRAPH_TENSORS, _TENSOR_SHAPE, _TENSOR_BUFFER = 2, 0, 0, 2
+
+
+def count_constant_elements(data: bytes) -> int:
+    """Elements of all tensors backed by a non-empty buffer: the model's parameters
+    (weights and biases), for models whose spec does not say (peers)."""
+    root = _u32(data, 0)
+    buf_start, n_buffers = _vector(data, root, _MODEL_BUFFERS)
+
+    def buffer_has_data(index):
+        if index == 0 or index >= n_buffers:
+            return False
+        entry = buf_start + 4 * index
+        btable = entry + _u32(data, entry)
+        size_pos = _field(data, btable, _BUFFER_SIZE)
+        return _vector(data, btable, _BUFFER_DATA)[1] > 0 or (
+            size_pos is not None and struct.unpack_from("<Q", data, size_pos)[0] > 0)
+
+    total = 0
+    sg_start, n_sg = _vector(data, root, _MODEL_SUBGRAPHS)
+    for s in range(n_sg):
+        entry = sg_start + 4 * s
+        sg = entry + _u32(data, entry)
+        t_start, n_t = _vector(data, sg, _SUBGRAPH_TENSORS)
+        for i in range(n_t):
+            entry = t_start + 4 * i
+            tensor = entry + _u32(data, entry)
+            pos = _field(data, tensor, _TENSOR_BUFFER)
+            if pos is None or not buffer_has_data(_u32(data, pos)):
+                continue
+            shape_start, rank = _vector(data, tensor, _TENSOR_SHAPE)
+            total += int(np.prod([struct.unpack_from("<i", data, shape_start + 4 * k)[0]
+                                  for k in range(rank)]))
+    return total
+
+
 def read_spec(path: str | Path) -> FeatureSpec:
     """The FeatureSpec embedded in a .tflite; SpecError if it has none."""
     path = Path(path)

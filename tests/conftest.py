@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from runtime.example_audio import speech_like
+
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -17,24 +19,6 @@ def needs_shared(*parts):
     """Skip unless ../shared/data/<parts> exists."""
     path = SHARED_DATA.joinpath(*parts)
     return pytest.mark.skipif(not path.exists(), reason=f"{path} not present (real data lives beside the repo)")
-
-
-def speech_like(rate: int, seconds: float, rng: np.random.Generator) -> np.ndarray:
-    """Voiced syllables: a gliding pitch with formant-shaped harmonics, 3-5 Hz syllable
-    rhythm and pauses. Not speech, but it has speech's harmonic, non-stationary shape."""
-    n = int(rate * seconds)
-    t = np.arange(n) / rate
-    f0 = rng.uniform(90, 220) * (1 + 0.15 * np.sin(2 * np.pi * rng.uniform(0.3, 1.0) * t))
-    phase = 2 * np.pi * np.cumsum(f0) / rate
-    formants = [rng.uniform(300, 900), rng.uniform(900, 2500)]
-    out = np.zeros(n)
-    for k in range(1, 40):
-        fk = k * f0
-        amp = sum(np.exp(-((fk - f) / 200.0) ** 2) for f in formants) + 0.05
-        out += np.where(fk < rate / 2 - 100, amp / k ** 0.5, 0) * np.sin(k * phase)
-    syllables = np.clip(np.sin(2 * np.pi * rng.uniform(3, 5) * t), 0, None) ** 0.7
-    pauses = (np.sin(2 * np.pi * 0.4 * t + rng.uniform(0, 6)) > -0.6).astype(float)
-    return 0.1 * out * syllables * pauses / np.max(np.abs(out))
 
 
 @pytest.fixture

@@ -38,6 +38,7 @@ class MixConfig:
     generated_noise: float = 0.0  # fraction of examples with noise made in code
     dev_fraction: float = 0.0
     group_regex: str | None = None
+    augment_noise: bool = False  # random tilt, level drift and a second layer of noise
 
 
 def group_of(path: Path, regex: str | None) -> str:
@@ -149,6 +150,8 @@ def make_example(index: int, speech_files, noise_files, cfg: MixConfig,
             raise DenoiseError("no readable noise files")
         noise = fit_length(picked[1], length, rng)
         noise_source = str(picked[0])
+    if cfg.augment_noise:
+        noise = noise_gen.augment(noise, cfg.sample_rate, rng)
 
     u = rng.random()
     if cfg.snr_weighting == "low":
@@ -264,6 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--generated-noise", type=float, default=0.0, metavar="FRACTION",
                    help="fraction of pairs whose noise is made in code: babble from other "
                         "speakers, coloured noise, hum, transients (default 0)")
+    p.add_argument("--augment-noise", action="store_true",
+                   help="vary each noise: random spectral tilt, slow level drift, and sometimes "
+                        "a second generated noise underneath (helps unseen noises)")
     p.add_argument("--dev-fraction", type=float, default=0.0,
                    help="fraction of speech/noise groups held out for the dev split (default 0)")
     p.add_argument("--group-regex", default=None,
@@ -284,6 +290,7 @@ def main(argv=None) -> int:
     cfg = MixConfig(sample_rate=args.sample_rate, snr_min=args.snr_min, snr_max=args.snr_max,
                     snr_weighting=args.snr_weighting, seconds=args.seconds, seed=args.seed,
                     generated_noise=args.generated_noise, dev_fraction=args.dev_fraction,
+                    augment_noise=args.augment_noise,
                     group_regex=args.group_regex)
     try:
         result = make_dataset(args.clean, args.noise, args.out, args.count, cfg,

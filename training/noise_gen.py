@@ -67,3 +67,24 @@ def generate(kind: str, length: int, rate: int, rng: np.random.Generator,
             return coloured(length, rate, rng)
         return babble(length, speech_segments, rng)
     raise ValueError(f"unknown generated noise kind {kind!r}")
+
+
+def augment(noise: np.ndarray, rate: int, rng: np.random.Generator) -> np.ndarray:
+    """A variation of a noise: spectral tilt of +-6 dB/octave-ish, a slow level drift of up
+    to +-6 dB, and with probability 0.3 a generated coloured/hum layer 0-15 dB below it."""
+    from .mixing import power
+
+    n = len(noise)
+    spectrum = np.fft.rfft(noise)
+    f = np.fft.rfftfreq(n, 1.0 / rate)
+    tilt = rng.uniform(-1.0, 1.0)
+    spectrum *= ((f + 100.0) / 1000.0) ** (tilt / 2)
+    out = np.fft.irfft(spectrum, n=n)
+    t = np.arange(n) / rate
+    drift_db = rng.uniform(0, 6) * np.sin(2 * np.pi * rng.uniform(0.05, 0.5) * t + rng.uniform(0, 6.3))
+    out *= 10 ** (drift_db / 20)
+    if rng.random() < 0.3:
+        layer = generate(["coloured", "hum"][int(rng.integers(2))], n, rate, rng)
+        gain = np.sqrt(power(out) / max(power(layer), 1e-20)) * 10 ** (-rng.uniform(0, 15) / 20)
+        out = out + gain * layer
+    return out

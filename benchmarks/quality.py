@@ -1,0 +1,158 @@
+"""Quality on paired noisy/clean recordings: PESQ, STOI, SI-SDR, overall and per SNR band.
+
+    python -m benchmarks.quality runtime/models/*.tflite --data DIR --plots plots/ --json q.json
+
+DIR is a manifest directory (training.make_dataset) or a folder with clean/ and noisy/
+holding files of the same names (VoiceBank-DEMAND layout). Everything is scored at the
+model's sample rate (PESQ narrow-band at 8 kHz, wide-band at 16 kHz): pairs at other
+rates are resampled first. Rows: the unprocessed input, a Wiener-filter baseline and each
+model (float and int8 side by side when both are given).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from runtime.audio_io import find_audio_files, read_audio, resample
+from runtime.errors import DenoiseError
+from runtime.metrics import all_metrics, snr_band_label
+from runtime.model_file import read_spec
+from runtime.offline import denoise
+from runtime.stream import StreamDenoiser
+
+from .baseline import wiener_denoise
+
+SNR_BANDS = (-np.inf, 2.5, 7.5, 12.5, np.inf)
+
+
+def load_pairs(data_dir) -> list[dict]:
+    """[{name, noisy, clean, snr_db?}] from a manifest dir or clean/ + noisy/ folders."""
+    data_dir = Path(data_dir)
+    if (data_dir / "manifest.csv").is_file():
+        with open(data_dir / "manifest.csv", newline="") as f:
+            rows = list(csv.DictReader(f))
+        split = [r for r in rows if r.get("split") == "dev"] or rows
+        return [{"name": r["id"], "noisy": data_dir / r["noisy"], "clean": data_dir / r["clean"],
+                 "snr_db": float(r["snr_db"])} for r in split]
+    if (data_dir / "clean").is_dir() and (data_dir / "noisy").is_dir():
+        pairs = []
+        for clean in find_audio_files([data_dir / "clean"]):
+            noisy = data_dir / "noisy" / clean.relative_to(data_dir / "clean")
+            if noisy.exists():
+                pairs.append({"name": clean.stem, "noisy": noisy, "clean": clean, "snr_db": None})
+        if pairs:
+            return pairs
+    raise DenoiseError(f"{data_dir}: expected manifest.csv or clean/ and noisy/ with matching files")
+
+
+def evaluate(models, data_dir, limit=None, plots=None, threads=1) -> dict:
+    pairs = load_pairs(data_dir)[:limit]
+    specs = [read_spec(m) for m in models]
+    rates = {s.sample_rate for s in specs}
+    if len(rates) != 1:
+        raise DenoiseError(f"models disagree on sample rate {sorted(rates)}; compare one rate at a time")
+    rate = rates.pop()
+    streams = {Path(m).name: StreamDenoiser(m, num_threads=threads) for m in models}
+    systems = ["noisy", "wiener"] + list(streams)
+    per_file = []
+    try:
+        from tqdm import tqdm
+
+        iterator = tqdm(pairs, unit="pair", desc="scoring", file=sys.stderr)
+    except ImportError:
+        iterator = pairs
+    example = None
+    for pair in iterator:
+        noisy, r1 = read_audio(pair["noisy"])
+        clean, r2 = read_audio(pair["clean"])
+        noisy, clean = resample(noisy, r1, rate), resample(clean, r2, rate)
+        n = min(len(noisy), len(clean))
+        noisy, clean = noisy[:n], clean[:n]
+        snr = pair["snr_db"] if pair["snr_db"] is not None else float(
+            10 * np.log10(np.sum(clean ** 2) / max(np.sum((noisy - clean) ** 2), 1e-20)))
+        outputs = {"noisy": noisy, "wiener": wiener_denoise(noisy, specs[0])}
+        for name, sd in streams.items():
+            outputs[name] = denoise(noisy, rate, sd)
+        row = {"name": pair["name"], "snr_db": snr}
+        for system, audio in outputs.items():
+            row[system] = all_metrics(clean, audio, rate)
+        per_file.append(row)
+        if example is None or abs(snr - 5) < abs(example[0] - 5):
+            example = (snr, pair["name"], clean, outputs)
+    summary = {}
+    for system in systems:
+        summary[system] = {"all": _mean(per_file, system)}
+        for lo, hi in zip(SNR_BANDS[:-1], SNR_BANDS[1:]):
+            band = [r for r in per_file if lo <= r["snr_db"] < hi]
+            if band:
+                summary[system][snr_band_label(lo, hi)] = _mean(band, system)
+    result = {"rate": rate, "pairs": len(per_file), "summary": summary, "per_file": per_file,
+              "cost": {Path(m).name: _macs_per_second(s) for m, s in zip(models, specs)}}
+    if plots:
+        from .plots import quality_vs_cost, spectrograms
+
+        Path(plots).mkdir(parents=True, exist_ok=True)
+        snr, name, clean, outputs = example
+        spectrograms(Path(plots) / f"spectrograms_{name}.png", clean, outputs, specs[0],
+                     title=f"{name} ({snr:.1f} dB SNR)")
+        quality_vs_cost(Path(plots) / "quality_vs_cost.png", result)
+    return result
+
+
+def _macs_per_second(spec):
+    macs = (spec.info or {}).get("macs_per_frame")
+    return macs * spec.sample_rate / spec.hop if macs else None
+
+
+def _mean(rows, system) -> dict:
+    keys = ("pesq", "stoi", "si_sdr")
+    return {k: float(np.nanmean([r[system][k] for r in rows])) for k in keys} | {"n": len(rows)}
+
+
+def markdown(result) -> str:
+    bands = [b for b in next(iter(result["summary"].values())) if b != "all"]
+    lines = ["| system | PESQ | STOI | SI-SDR (dB) | " + " | ".join(f"PESQ {b}" for b in bands) + " |",
+             "|" + "---|" * (4 + len(bands))]
+    base = result["summary"]["noisy"]["all"]
+    for system, s in result["summary"].items():
+        a = s["all"]
+        delta = "" if system == "noisy" else f" ({a['pesq'] - base['pesq']:+.2f})"
+        band_cells = " | ".join(f"{s[b]['pesq']:.2f}" if b in s else "-" for b in bands)
+        lines.append(f"| {system} | {a['pesq']:.2f}{delta} | {a['stoi']:.3f} | {a['si_sdr']:.1f} | {band_cells} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.quality",
+                                description="PESQ/STOI/SI-SDR of models against the noisy input and a "
+                                            "Wiener baseline on paired recordings.")
+    p.add_argument("models", nargs="+", metavar="MODEL", help=".tflite models (same sample rate)")
+    p.add_argument("--data", required=True, help="manifest dir, or a folder with clean/ and noisy/")
+    p.add_argument("--limit", type=int, default=None, help="score only the first N pairs")
+    p.add_argument("--json", default=None, help="write per-file and summary results here")
+    p.add_argument("--plots", default=None, help="folder for spectrogram and quality-vs-cost plots")
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args(argv)
+    try:
+        result = evaluate(args.models, args.data, args.limit, args.plots, args.threads)
+    except DenoiseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{result['pairs']} pairs from {args.data}, scored at {result['rate']} Hz "
+          f"(PESQ {'narrow' if result['rate'] == 8000 else 'wide'}-band)")
+    print(markdown(result))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=2))
+    if args.plots:
+        print(f"plots written to {args.plots}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
