@@ -48,7 +48,7 @@ def measure_model(path: Path, threads: int, seconds: float, warmup: int = 200) -
     noisy, _ = noisy_example(spec.sample_rate, max(seconds, 1.0))
     hop = spec.hop
     frames = [noisy[i:i + hop] for i in range(0, len(noisy) - hop + 1, hop)]
-    model, dsp = sd.model, sd._dsp
+    model, dsp = sd.model, sd.dsp
     for f in frames[:warmup]:
         sd.process_frame(f)
     invoke_us, frame_us = [], []
@@ -57,7 +57,7 @@ def measure_model(path: Path, threads: int, seconds: float, warmup: int = 200) -
         # the same steps as StreamDenoiser.process_frame, with the invoke timed apart
         t0 = clock()
         dsp.analyze(f)
-        model.set_input(dsp.context if model.uses_context else dsp.features)
+        model.set_input(sd.model_input)
         t1 = clock()
         model.invoke()
         t2 = clock()

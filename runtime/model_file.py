@@ -163,46 +163,51 @@ def make_interpreter(path: str | Path, num_threads: int = 1, *, raw_ops: bool = 
 
 
 class _Port:
-    """One model input or output tensor, with int8 (de)quantisation when needed."""
+    """One model input or output tensor, with int8 (de)quantisation when its type needs it."""
 
     def __init__(self, detail):
         self.index = detail["index"]
-        self.shape = tuple(detail["shape"])
-        self.dtype = detail["dtype"]
+        self.shape = tuple(int(v) for v in detail["shape"])
+        self.dtype = np.dtype(detail["dtype"])
         scale, zero = detail.get("quantization", (0.0, 0))
         self.quantized = self.dtype in (np.int8, np.uint8) and scale > 0
+        if self.dtype not in (np.float32, np.int8, np.uint8) or (self.dtype != np.float32 and not self.quantized):
+            raise ModelError(f"unsupported model I/O tensor type {self.dtype}")
         self.scale, self.zero = float(scale or 1.0), int(zero or 0)
-        self.buffer = np.zeros(self.shape, self.dtype)
+        self._buffer = np.zeros(self.shape, self.dtype)
         self._float = np.zeros(self.shape, np.float32)
+        self._out = np.zeros(self.shape, np.float32)
 
-    def set(self, interp, values):
-        if self.quantized:
-            info = np.iinfo(self.dtype)
-            np.divide(values, self.scale, out=self._float.reshape(np.shape(values)))
-            np.rint(self._float, out=self._float)
-            self._float += self.zero
-            np.clip(self._float, info.min, info.max, out=self._float)
-            self.buffer[...] = self._float
-        else:
-            self.buffer.reshape(np.shape(values))[...] = values
-        interp.set_tensor(self.index, self.buffer)
+    def set(self, interp, values) -> None:
+        """values: an array of this port's shape (or its size) as float."""
+        if not self.quantized:
+            interp.set_tensor(self.index, np.reshape(values, self.shape))
+            return
+        info = np.iinfo(self.dtype)
+        np.divide(np.reshape(values, self.shape), self.scale, out=self._float)
+        np.rint(self._float, out=self._float)
+        self._float += self.zero
+        np.clip(self._float, info.min, info.max, out=self._float)
+        self._buffer[...] = self._float
+        interp.set_tensor(self.index, self._buffer)
 
-    def get(self, interp, out):
+    def get(self, interp) -> np.ndarray:
+        """The tensor as float32: a view into the interpreter (float) valid until the next
+        invoke, or a reused buffer (quantized)."""
         raw = interp.tensor(self.index)()
-        if self.quantized:
-            np.subtract(raw.reshape(out.shape), self.zero, out=out, dtype=out.dtype, casting="unsafe")
-            out *= self.scale
-        else:
-            out[...] = raw.reshape(out.shape)
-        del raw
+        if not self.quantized:
+            return raw
+        np.subtract(raw, self.zero, out=self._out, casting="unsafe")
+        self._out *= self.scale
+        return self._out
 
 
 class TfliteDenoiserModel:
     """A denoiser .tflite with its spec: one call per frame, recurrent state carried inside.
 
     Inputs/outputs are found through the model's signature: CR-CED has one input
-    (1, bins, context, 1) and one output (1, bins); the CRNN has frame (1, 1, bins) plus
-    state inputs named in spec.state_shapes, and mask plus the matching *_out states.
+    (1, bins, context, 1) and one output (1, bins); the CRNN has "frame" (1, 1, bins) plus
+    "<state>_in" inputs for each state in spec.state_shapes, and "mask" plus "<state>_out".
     """
 
     def __init__(self, path: str | Path, num_threads: int = 1):
@@ -210,15 +215,14 @@ class TfliteDenoiserModel:
         self.spec = read_spec(self.path)
         self.interpreter, self.backend = make_interpreter(self.path, num_threads)
         self._bind()
-        self.mask = np.zeros(self.spec.n_bins, np.float64)
+        self.reset()
 
     def _bind(self):
         interp, spec = self.interpreter, self.spec
         sigs = interp.get_signature_list()
         if sigs:
             runner = interp.get_signature_runner(next(iter(sigs)))
-            ins = runner.get_input_details()
-            outs = runner.get_output_details()
+            ins, outs = runner.get_input_details(), runner.get_output_details()
         else:
             ins = {d["name"]: d for d in interp.get_input_details()}
             outs = {d["name"]: d for d in interp.get_output_details()}
@@ -229,10 +233,11 @@ class TfliteDenoiserModel:
             missing += [n for n in ["mask", *[f"{s}_out" for s in names]] if n not in outs]
             if missing:
                 raise ModelError(f"{self.path}: model lacks tensors {missing} its spec names")
-            self._input = _Port(ins["frame"])
-            self._output = _Port(outs["mask"])
+            self._input, self._output = _Port(ins["frame"]), _Port(outs["mask"])
             for name in names:
                 pin, pout = _Port(ins[f"{name}_in"]), _Port(outs[f"{name}_out"])
+                if pin.shape != pout.shape:
+                    raise ModelError(f"{self.path}: state {name} shapes differ ({pin.shape} vs {pout.shape})")
                 self._states.append((pin, pout, np.zeros(pin.shape, np.float32)))
             expect = (1, 1, spec.n_bins)
         else:
@@ -248,33 +253,44 @@ class TfliteDenoiserModel:
         if int(np.prod(self._output.shape)) != spec.n_bins:
             raise ModelError(f"{self.path}: output shape {self._output.shape} does not match "
                              f"{spec.n_bins} bins")
+        # float states can be handed from output to input inside the interpreter
+        self._direct_states = all(not (pin.quantized or pout.quantized) for pin, pout, _ in self._states)
 
     @property
-    def uses_context(self) -> bool:
-        return self.spec.model_kind != "crnn"
+    def input_shape(self) -> tuple:
+        return self._input.shape
 
     def reset(self) -> None:
+        self._fresh = True
         for _, _, state in self._states:
             state.fill(0)
 
     def set_input(self, model_input: np.ndarray) -> None:
-        self._input.set(self.interpreter, model_input)
-        for pin, _, state in self._states:
-            pin.set(self.interpreter, state)
+        interp = self.interpreter
+        self._input.set(interp, model_input)
+        for pin, pout, zeros_or_state in self._states:
+            if self._fresh:
+                pin.set(interp, np.zeros(pin.shape, np.float32) if self._direct_states else zeros_or_state)
+            elif self._direct_states:
+                interp.set_tensor(pin.index, interp.tensor(pout.index)())
+            else:
+                pin.set(interp, zeros_or_state)
+        self._fresh = False
 
     def invoke(self) -> None:
         self.interpreter.invoke()
 
     def read_output(self) -> np.ndarray:
-        """The mask (bins,), float64, reused between calls; carries the state forward."""
-        self._output.get(self.interpreter, self.mask)
-        for _, pout, state in self._states:
-            pout.get(self.interpreter, state)
-        return self.mask
+        """The mask, float32, shaped (1, bins)/(bins,)-broadcastable. A view into the
+        interpreter: use it before the next frame."""
+        if not self._direct_states:
+            for _, pout, state in self._states:
+                np.copyto(state, pout.get(self.interpreter))
+        return self._output.get(self.interpreter).reshape(-1)
 
     def __call__(self, model_input: np.ndarray) -> np.ndarray:
         self.set_input(model_input)
-        self.invoke()
+        self.interpreter.invoke()
         return self.read_output()
 
 
@@ -286,8 +302,7 @@ class IdentityModel:
     def __init__(self, spec: FeatureSpec):
         self.spec = spec.replace(model_kind="identity", output_kind="mask")
         self.mask = np.ones(spec.n_bins)
-
-    uses_context = True
+        self.input_shape = (spec.n_bins, spec.context_frames)
 
     def reset(self) -> None:
         pass

@@ -54,7 +54,9 @@ class StreamDenoiser:
             raise AudioError(f"audio is {sample_rate} Hz but the model expects "
                              f"{self.spec.sample_rate} Hz; resample first (runtime.denoise does)")
         min_gain = 0.0 if min_gain_db is None else 10 ** (min_gain_db / 20)
-        self._dsp = FrameProcessor(self.spec, min_gain=min_gain)
+        self.dsp = FrameProcessor(self.spec, min_gain=min_gain)
+        # the model input is a view of the DSP's context buffer, shaped once
+        self.model_input = self.dsp.context.reshape(self.model.input_shape)
         self._hop = self.spec.hop
         self._pending = np.zeros(self._hop)
         self._fill = 0
@@ -75,7 +77,7 @@ class StreamDenoiser:
 
     def reset(self) -> None:
         """Forget all history: buffers, context, recurrent state."""
-        self._dsp.reset()
+        self.dsp.reset()
         self.model.reset()
         self._pending.fill(0)
         self._fill = 0
@@ -84,10 +86,8 @@ class StreamDenoiser:
 
     def process_frame(self, hop_samples: np.ndarray) -> np.ndarray:
         """Exactly ``hop`` samples in, ``hop`` final samples out (a reused buffer)."""
-        dsp = self._dsp
-        dsp.analyze(hop_samples)
-        mask = self.model(dsp.context if self.model.uses_context else dsp.features)
-        return dsp.synthesize(mask)
+        self.dsp.analyze(hop_samples)
+        return self.dsp.synthesize(self.model(self.model_input))
 
     def process(self, chunk) -> np.ndarray:
         x = check_signal(chunk, "chunk")

@@ -44,13 +44,14 @@ def test_frame_processor_equals_offline_functions(rng):
     masks = rng.uniform(0, 1, (dsp.frame_count(len(x), spec), spec.n_bins))
     spectra, feats, ctx, out = _run_frames(spec, x, lambda i: masks[i])
     ref = dsp.stft(x, spec)
-    assert np.max(np.abs(spectra - ref)) < 1e-9
+    # the frame path computes in float32: agree to float32 rounding
+    assert np.max(np.abs(spectra - ref)) < 1e-5 * np.max(np.abs(ref))
     ref_feats = dsp.features(np.abs(ref), spec)
     assert np.max(np.abs(feats - ref_feats)) < 1e-4
     assert np.max(np.abs(ctx - dsp.context_windows(ref_feats, 8))) < 1e-4
     L = spec.latency_samples
     ref_out = dsp.istft(dsp.apply_output(ref, masks, spec), spec, len(x))
-    assert np.max(np.abs(out[L:L + len(x)] - ref_out)) < 1e-9
+    assert np.max(np.abs(out[L:L + len(x)] - ref_out)) < 1e-6
 
 
 def test_features_and_context_are_causal(rng):

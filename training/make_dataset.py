@@ -39,6 +39,8 @@ class MixConfig:
     dev_fraction: float = 0.0
     group_regex: str | None = None
     augment_noise: bool = False  # random tilt, level drift and a second layer of noise
+    snr_values: tuple = ()  # fixed SNRs used in turn instead of a random draw
+    only_split: str | None = None  # "dev": every pair from the held-out groups (evaluation sets)
 
 
 def group_of(path: Path, regex: str | None) -> str:
@@ -157,6 +159,8 @@ def make_example(index: int, speech_files, noise_files, cfg: MixConfig,
     if cfg.snr_weighting == "low":
         u = u ** 2
     snr = cfg.snr_min + (cfg.snr_max - cfg.snr_min) * u
+    if cfg.snr_values:
+        snr = float(cfg.snr_values[index % len(cfg.snr_values)])
     noisy, clean = mix_at_snr(speech, noise, snr, speech_dbfs=rng.uniform(-35, -15))
     row = {
         "id": f"{index:06d}",
@@ -208,7 +212,7 @@ def make_dataset(clean_dirs, noise_dirs, out_dir, count: int, cfg: MixConfig,
         for key in sorted(done):
             writer.writerow({k: done[key][k] for k in MANIFEST_FIELDS})
         for i in todo:
-            split = "dev" if i >= count - n_dev else "train"
+            split = cfg.only_split or ("dev" if i >= count - n_dev else "train")
             speech, noise = splits[split]
             noisy, clean, row = make_example(i, speech, noise, cfg, speech_cache, noise_cache)
             row.update(split=split, noisy=f"noisy/{row['id']}.wav", clean=f"clean/{row['id']}.wav")
@@ -259,6 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sample-rate", type=int, default=8000, help="output rate in Hz (default 8000)")
     p.add_argument("--snr-min", type=float, default=0.0, help="lowest SNR in dB (default 0)")
     p.add_argument("--snr-max", type=float, default=40.0, help="highest SNR in dB (default 40)")
+    p.add_argument("--snr-values", default=None, metavar="LIST",
+                   help="comma-separated SNRs in dB used in turn (e.g. 0,5,10,15 for an evaluation "
+                        "set); overrides --snr-min/--snr-max")
     p.add_argument("--snr-weighting", choices=["uniform", "low"], default="uniform",
                    help="'low' draws more mixtures near --snr-min")
     p.add_argument("--count", type=int, default=1000, help="number of pairs (default 1000)")
@@ -272,6 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "a second generated noise underneath (helps unseen noises)")
     p.add_argument("--dev-fraction", type=float, default=0.0,
                    help="fraction of speech/noise groups held out for the dev split (default 0)")
+    p.add_argument("--only-split", choices=["train", "dev"], default=None,
+                   help="write only pairs of this split (e.g. a dev evaluation set at a fixed SNR)")
     p.add_argument("--group-regex", default=None,
                    help="regex on the file stem whose first group names the speaker "
                         "(default: the stem itself), e.g. '_([a-z]+)_' for FSDD")
@@ -287,10 +296,15 @@ def main(argv=None) -> int:
     if args.count < 1 or args.seconds <= 0:
         print("error: --count and --seconds must be positive", file=sys.stderr)
         return 2
-    cfg = MixConfig(sample_rate=args.sample_rate, snr_min=args.snr_min, snr_max=args.snr_max,
+    try:
+        snr_values = tuple(float(v) for v in args.snr_values.split(",")) if args.snr_values else ()
+    except ValueError:
+        print(f"error: --snr-values must be comma-separated numbers, got {args.snr_values!r}", file=sys.stderr)
+        return 2
+    cfg = MixConfig(sample_rate=args.sample_rate, snr_values=snr_values, snr_min=args.snr_min, snr_max=args.snr_max,
                     snr_weighting=args.snr_weighting, seconds=args.seconds, seed=args.seed,
                     generated_noise=args.generated_noise, dev_fraction=args.dev_fraction,
-                    augment_noise=args.augment_noise,
+                    augment_noise=args.augment_noise, only_split=args.only_split,
                     group_regex=args.group_regex)
     try:
         result = make_dataset(args.clean, args.noise, args.out, args.count, cfg,
