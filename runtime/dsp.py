@@ -150,9 +150,9 @@ class FrameProcessor:
 
     * input and overlap-add buffers are long strips read through a moving window, so
       frames are not shifted sample by sample (one copy every ``_STRIP`` frames);
-    * spectra are kept as [Re; Im] (2, bins) and transformed with small float32 matrix
-      products (float32 halves the cost of the product; the round trip stays within
-      ~1e-6 of the float64 offline path);
+    * spectra are kept as [Re; Im] (2, bins) and transformed with small matrix products:
+      float64 for analysis (the log features magnify rounding in quiet bins), float32
+      for synthesis (half the cost; the output stays within ~1e-6 of the offline path);
     * features are written straight into the newest column of ``context``, the model
       input for context models (time ascending, last column = current frame).
     """
@@ -165,18 +165,18 @@ class FrameProcessor:
         n, hop, bins = spec.n_fft, spec.hop, spec.n_bins
         f32 = np.float32
         analysis, synthesis = dft_matrices(spec)
-        self._analysis, self._synthesis = analysis.astype(f32), synthesis.astype(f32)
+        self._analysis, self._synthesis = analysis, synthesis.astype(f32)
         self._gain = synthesis_gain(spec)
         mean, inv_std = normalisation(spec)
-        self._inv_std = inv_std.astype(f32)
-        self._mean_scaled = (mean * inv_std).astype(f32)
+        self._inv_std = inv_std
+        self._mean_scaled = mean * inv_std
         strip = n + hop * self._STRIP
-        self._in = np.zeros(strip, f32)
+        self._in = np.zeros(strip)
         self._ola = np.zeros(strip, f32)
         self._pos = 0  # frame start inside both strips
-        self.spectrum = np.zeros((2, bins), f32)  # [Re; Im]
-        self.magnitude = np.zeros(bins, f32)
-        self._feat = np.zeros(bins, f32)
+        self.spectrum = np.zeros((2, bins))  # [Re; Im]
+        self.magnitude = np.zeros(bins)
+        self._feat = np.zeros(bins)
         # (bins, context), time ascending; the model input for context models.
         self.context = np.zeros((bins, spec.context_frames), np.float32)
         self._ctx_scratch = np.zeros((bins, max(spec.context_frames - 1, 1)), np.float32)
@@ -218,7 +218,7 @@ class FrameProcessor:
         if self.spec.context_frames > 1:
             np.copyto(self._ctx_scratch, self.context[:, 1:])
             np.copyto(self.context[:, :-1], self._ctx_scratch)
-        np.subtract(self._feat, self._mean_scaled, out=self.features)
+        np.subtract(self._feat, self._mean_scaled, out=self.features, casting="same_kind")
 
     def synthesize(self, model_out: np.ndarray) -> np.ndarray:
         """Apply the model output (anything shaped like (bins,) or (1, bins)) to the current
