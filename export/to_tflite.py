@@ -81,10 +81,30 @@ def stream_examples(model, audio_list, spec, frames_per_file: int = 150):
     return examples
 
 
-def convert(keras_model, quant: str, representative=None) -> bytes:
+def _crnn_signature(model):
+    """A concrete function whose signature names are the spec's ("frame", "h_in", "c_in" ->
+    "mask", "h_out", "c_out") whatever the Keras layers are called (QAT renames them)."""
     import tensorflow as tf
 
-    conv = tf.lite.TFLiteConverter.from_keras_model(keras_model)
+    frame_shape, h_shape, c_shape = (tuple(t.shape) for t in model.inputs)
+
+    @tf.function(input_signature=[tf.TensorSpec(frame_shape, tf.float32, name="frame"),
+                                  tf.TensorSpec(h_shape, tf.float32, name="h_in"),
+                                  tf.TensorSpec(c_shape, tf.float32, name="c_in")])
+    def serve(frame, h_in, c_in):
+        mask, h, c = model([frame, h_in, c_in], training=False)
+        return {"mask": mask, "h_out": h, "c_out": c}
+
+    return serve.get_concrete_function()
+
+
+def convert(keras_model, quant: str, representative=None, streaming_crnn: bool = False) -> bytes:
+    import tensorflow as tf
+
+    if streaming_crnn:
+        conv = tf.lite.TFLiteConverter.from_concrete_functions([_crnn_signature(keras_model)], keras_model)
+    else:
+        conv = tf.lite.TFLiteConverter.from_keras_model(keras_model)
     if quant == "float16":
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
         conv.target_spec.supported_types = [tf.float16]
@@ -144,7 +164,7 @@ def export(run_dir, quant: str = "int8", out=None, calibration=None, weights: st
                 yield [calib[i:i + 1]]
     spec = spec.replace(info={"parameters": params, "macs_per_frame": macs, "quant": quant,
                               "qat": bool(cfg.get("qat")), "model": kind})
-    flat = convert(to_convert, quant, representative)
+    flat = convert(to_convert, quant, representative, streaming_crnn=kind == "crnn")
     flat = embed_metadata(flat, SPEC_METADATA_NAME, spec.to_json().encode())
     out = Path(out or Path(run_dir) / f"{kind.replace('-', '_')}_{quant}.tflite")
     out.parent.mkdir(parents=True, exist_ok=True)

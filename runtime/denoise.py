@@ -13,7 +13,16 @@ from pathlib import Path
 from .audio_io import AUDIO_EXTENSIONS, find_audio_files, read_audio, write_audio
 from .errors import DenoiseError
 from .offline import denoise
-from .stream import StreamDenoiser
+from .stream import DEFAULT_MIN_GAIN_DB, StreamDenoiser
+
+
+def _gain(text: str):
+    if text.lower() == "none":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of dB or 'none', got {text!r}") from None
 
 
 def plan(inputs: list[str], output: str) -> list[tuple[Path, Path]]:
@@ -47,8 +56,8 @@ def main(argv=None) -> int:
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="output file, or folder for many")
     p.add_argument("--model", default=None, help=".tflite model (default: the bundled model)")
     p.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1)")
-    p.add_argument("--min-gain-db", type=float, default=None,
-                   help="limit attenuation, e.g. -20 keeps some background (default: none)")
+    p.add_argument("--min-gain-db", type=_gain, default=DEFAULT_MIN_GAIN_DB, metavar="DB|none",
+                   help=f"attenuation limit in dB (default {DEFAULT_MIN_GAIN_DB:g}); 'none' removes it")
     p.add_argument("--verbose", action="store_true", help="report the model, spec and interpreter")
     args = p.parse_args(argv)
     warnings.simplefilter("always")

@@ -4,14 +4,15 @@ from __future__ import annotations
 import numpy as np
 
 from .audio_io import check_signal, resample
-from .stream import StreamDenoiser
+from .stream import DEFAULT_MIN_GAIN_DB, StreamDenoiser
 
 
 def denoise(audio, sample_rate: int, model=None, *, num_threads: int = 1,
-            min_gain_db: float | None = None) -> np.ndarray:
+            min_gain_db: float | None = DEFAULT_MIN_GAIN_DB) -> np.ndarray:
     """Denoise a mono signal; same length and alignment as the input (latency removed).
 
-    ``model``: a .tflite path, a StreamDenoiser, or None for the bundled default. Audio at
+    ``model``: a .tflite path, a StreamDenoiser (its own min_gain_db applies), or None for
+    the bundled default. Audio at
     another rate than the model's is resampled to it (soxr) and the result resampled
     back to ``sample_rate``.
     """

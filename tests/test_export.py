@@ -96,3 +96,24 @@ def test_cli_prints_the_report(tiny_runs, tmp_path, capsys):
     for word in ("size", "parameters", "MACs per frame", "ops", "all compute ops int8", "max abs error"):
         assert word in text
     assert main([str(tmp_path), "--quant", "int8"]) == 1
+
+
+@pytest.mark.parametrize("kind", ["cr-ced", "crnn"])
+def test_qat_fine_tune_exports_to_full_int8(kind, tiny_runs, tiny_mix, tmp_path):
+    """QAT from a float run (the CRNN's LSTM stays float in QAT and is calibrated at
+    conversion), then an all-int8 export that keeps the spec's tensor names."""
+    from training.train import main as train_main
+
+    from .models_fixtures import train_args
+
+    out = tmp_path / "qat"
+    args = train_args(kind, tiny_mix, out, epochs=1, extra=["--qat", "--from", str(tiny_runs[kind])])
+    assert train_main(args) == 0
+    assert json.loads((out / "config.json").read_text())["qat"] is True
+    path = tmp_path / "qat.tflite"
+    from export.to_tflite import export
+
+    report = export(out, "int8", path)
+    assert report["all_compute_int8"]
+    assert report["output_snr_db"] > 15
+    TfliteDenoiserModel(path)  # binds frame/h_in/c_in -> mask/h_out/c_out, or the single I/O

@@ -20,7 +20,10 @@ def quantize(model, kind: str):
         return q.quantize_model(model)
 
     def annotate(layer):
-        if isinstance(layer, (keras.layers.LSTM, keras.layers.InputLayer)):
+        # the LSTM stays float; the streaming model's linear state pass-throughs (h_out,
+        # c_out) are left alone so its weights line up with the sequence model's
+        passthrough = isinstance(layer, keras.layers.Activation) and layer.get_config()["activation"] == "linear"
+        if isinstance(layer, (keras.layers.LSTM, keras.layers.InputLayer)) or passthrough:
             return layer
         return q.quantize_annotate_layer(layer)
 

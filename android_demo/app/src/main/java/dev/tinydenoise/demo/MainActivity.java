@@ -24,6 +24,8 @@ import java.util.Locale;
 /** Live microphone denoising: model chooser, A/B switch, start/stop, latency and RTF on screen. */
 public class MainActivity extends Activity {
     private static final int REQUEST_MIC = 1;
+    /** -20 dB attenuation limit, the Python runtime's default (runtime.stream.DEFAULT_MIN_GAIN_DB). */
+    private static final float MIN_GAIN = 0.1f;
     private AudioPipeline pipeline;
     private LiteRtFrameModel model;
     private Thread audioThread;
@@ -90,7 +92,7 @@ public class MainActivity extends Activity {
             MappedByteBuffer buffer = mapAsset(selected.toString());
             FeatureSpec spec = TfliteMetadata.readSpec(buffer);
             model = new LiteRtFrameModel(buffer, spec, 1);
-            StreamCore core = new StreamCore(spec, model, 0f);
+            StreamCore core = new StreamCore(spec, model, MIN_GAIN);
             File wav = saveWav.isChecked() ? new File(getExternalFilesDir(null), "denoised.wav") : null;
             pipeline = new AudioPipeline(core, new AudioPipeline.Listener() {
                 @Override

@@ -79,9 +79,13 @@ public class GoldenVectorTest {
             float[] outputs = readF32(dir.resolve("model_outputs.f32"));
             float[] expected = readF32(dir.resolve("output.f32"));
             int inputSize = spec.modelInputSize();
+            String meta = new String(Files.readAllBytes(dir.resolve("meta.json")));
+            java.util.regex.Matcher mg = java.util.regex.Pattern.compile("\"min_gain\":\\s*([0-9.eE+-]+)").matcher(meta);
+            assertTrue("meta.json lacks min_gain", mg.find());
+            float minGain = Float.parseFloat(mg.group(1));
             for (int chunk : CHUNKS) {
                 ReplayModel model = new ReplayModel(inputs, outputs, inputSize, spec.nBins());
-                StreamCore core = new StreamCore(spec, model, 0f);
+                StreamCore core = new StreamCore(spec, model, minGain);
                 float[] got = new float[expected.length];
                 int filled = 0;
                 for (int i = 0; i < audio.length; i += chunk) {
