@@ -64,7 +64,7 @@ def calibration_audio(data_dir, spec, max_files: int = 16) -> list[np.ndarray]:
     return out
 
 
-def stream_examples(model, audio_list, spec, frames_per_file: int = 150):
+def stream_examples(model, audio_list, spec, frames_per_file: int = 100000):
     """[(frame, h, c), ...] from running the float one-frame CRNN over real audio."""
     from training.enhance import model_inputs
 

@@ -1,0 +1,66 @@
+import json
+
+import numpy as np
+import pytest
+
+from benchmarks import latency, quality
+from benchmarks.baseline import wiener_denoise
+from runtime.example_audio import noisy_example
+from runtime.metrics import si_sdr
+from runtime.spec import preset
+
+from .conftest import SHARED_DATA, needs_shared
+
+
+def test_si_sdr_is_scale_invariant_and_rewards_less_noise(rng):
+    s = rng.standard_normal(8000)
+    n = rng.standard_normal(8000)
+    assert si_sdr(s, 0.3 * s) > 100
+    assert si_sdr(s, s + 0.1 * n) > si_sdr(s, s + 0.5 * n)
+    assert si_sdr(s, s + n) == pytest.approx(0.0, abs=0.5)
+
+
+def test_wiener_baseline_removes_stationary_noise():
+    noisy, clean = noisy_example(8000, 4.0, snr_db=0.0)
+    out = wiener_denoise(noisy, preset("paper8k"))
+    assert out.shape == noisy.shape
+    assert si_sdr(clean, out) > si_sdr(clean, noisy) + 3
+
+
+def test_latency_prints_ours_and_dtln_side_by_side(exported, tmp_path, capsys):
+    models = [exported[("cr-ced", "int8")][0], exported[("cr-ced", "float32")][0]]
+    out = tmp_path / "lat.json"
+    assert latency.main([*map(str, models), "--seconds", "1", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    rows = json.loads(out.read_text())["results"]
+    assert {r["model"] for r in rows} >= {"cr-ced_int8.tflite", "cr-ced_float32.tflite"}
+    for r in rows:
+        assert r["invoke_us"]["median"] > 0 and r["frame_us"]["median"] >= r["invoke_us"]["median"]
+        assert r["real_time_factor"] > 0
+    assert "real time" in text and "| model |" in text
+    if (latency.DEFAULT_PEER_DIR / "model_1.tflite").exists():
+        assert any(r["kind"] == "dtln" for r in rows)
+        assert "DTLN" in text
+
+
+def test_quality_on_a_manifest_dir(exported, tiny_mix, tmp_path, capsys):
+    out = tmp_path / "q.json"
+    assert quality.main([str(exported[("crnn", "int8")][0]), "--data", str(tiny_mix), "--json", str(out),
+                         "--plots", str(tmp_path / "plots")]) == 0
+    result = json.loads(out.read_text())
+    assert set(result["summary"]) == {"noisy", "wiener", "crnn_int8.tflite"}
+    assert all(np.isfinite(v["all"]["stoi"]) for v in result["summary"].values())
+    assert list((tmp_path / "plots").glob("spectrograms_*.png"))
+    assert (tmp_path / "plots" / "quality_vs_cost.png").stat().st_size > 1000
+    assert quality.main([str(exported[("crnn", "int8")][0]), "--data", str(tmp_path)]) == 1
+
+
+@needs_shared("paired_16k", "voicebank_demand")
+def test_quality_on_voicebank_demand_resampled(exported, tmp_path, capsys):
+    out = tmp_path / "vb.json"
+    data = SHARED_DATA / "paired_16k" / "voicebank_demand"
+    assert quality.main([str(exported[("cr-ced", "int8")][0]), "--data", str(data), "--limit", "3",
+                         "--json", str(out), "--plots", str(tmp_path / "p")]) == 0
+    result = json.loads(out.read_text())
+    assert result["rate"] == 8000 and result["pairs"] == 3
+    assert "narrow-band" in capsys.readouterr().out

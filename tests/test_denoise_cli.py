@@ -1,0 +1,79 @@
+"""python -m runtime.denoise: files and folders in, same format out; bad input never writes."""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "runtime.denoise", *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def model(exported):
+    return exported[("crnn", "int8")][0]
+
+
+def test_file_in_file_out_keeps_format_rate_and_length(model, tmp_path, rng):
+    src = tmp_path / "in.flac"
+    sf.write(src, rng.standard_normal(16000) * 0.1, 16000, subtype="PCM_16")
+    res = cli(src, "-o", tmp_path / "out.flac", "--model", model, "--verbose")
+    assert res.returncode == 0, res.stderr
+    info = sf.info(str(tmp_path / "out.flac"))
+    assert (info.samplerate, info.frames, info.subtype) == (16000, 16000, "PCM_16")
+    assert "interpreter: ai_edge_litert" in res.stderr
+
+
+def test_folder_in_folder_out(model, tmp_path, rng):
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    for name in ("a.wav", "sub/b.wav"):
+        sf.write(tmp_path / "in" / name, rng.standard_normal(4000) * 0.1, 8000)
+    res = cli(tmp_path / "in", "-o", tmp_path / "out", "--model", model)
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "out" / "a.wav").is_file() and (tmp_path / "out" / "sub" / "b.wav").is_file()
+
+
+def test_stereo_is_downmixed_with_a_warning(model, tmp_path, rng):
+    sf.write(tmp_path / "st.wav", rng.standard_normal((4000, 2)) * 0.1, 8000)
+    res = cli(tmp_path / "st.wav", "-o", tmp_path / "o.wav", "--model", model)
+    assert res.returncode == 0 and "downmixed" in res.stderr
+    assert sf.info(str(tmp_path / "o.wav")).channels == 1
+
+
+@pytest.mark.parametrize("case", ["nan", "empty", "corrupt", "missing"])
+def test_bad_input_is_one_line_error_and_nothing_is_written(case, model, tmp_path):
+    src = tmp_path / "bad.wav"
+    if case == "nan":
+        sf.write(src, np.array([0.1, np.nan, 0.2] * 100), 8000, subtype="FLOAT")
+    elif case == "empty":
+        sf.write(src, np.zeros(0), 8000)
+    elif case == "corrupt":
+        src.write_bytes(b"RIFF....WAVEfmt garbage")
+    good = tmp_path / "good.wav"
+    sf.write(good, np.zeros(800), 8000)
+    res = cli(good, src, "-o", tmp_path / "out", "--model", model)
+    assert res.returncode == 1
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "Traceback" not in res.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_model_without_spec_and_bad_output_name(tmp_path, model):
+    fake = tmp_path / "plain.tflite"
+    fake.write_bytes(b"\x00" * 100)
+    res = cli(model, "-o", tmp_path / "o.wav", "--model", fake)
+    assert res.returncode == 1 and res.stderr.startswith("error:")
+    sf.write(tmp_path / "x.wav", np.zeros(800), 8000)
+    res = cli(tmp_path / "x.wav", "-o", tmp_path / "o.txt", "--model", model)
+    assert res.returncode == 1 and "audio extension" in res.stderr
+
+
+def test_help():
+    res = cli("--help")
+    assert res.returncode == 0 and "--min-gain-db" in res.stdout
