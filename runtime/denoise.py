@@ -63,16 +63,17 @@ def main(argv=None) -> int:
     warnings.simplefilter("always")
     warnings.showwarning = lambda msg, *a, **k: print(f"warning: {msg}", file=sys.stderr)
     try:
+        jobs = plan(args.inputs, args.output)
+        # Read everything first: one bad file stops the run before anything is written
+        # (and before the interpreter is created, which logs a line of its own).
+        for src, _ in jobs:
+            read_audio(src, mono="downmix")
         stream = StreamDenoiser(args.model, num_threads=args.threads, min_gain_db=args.min_gain_db)
         if args.verbose:
             s = stream.spec
             print(f"model: {args.model or 'bundled default'} ({s.model_kind}, {s.sample_rate} Hz, "
                   f"n_fft {s.n_fft}, hop {s.hop}, latency {stream.latency_samples} samples), "
                   f"interpreter: {stream.backend}", file=sys.stderr)
-        jobs = plan(args.inputs, args.output)
-        # Read everything first: one bad file stops the run before anything is written.
-        for src, _ in jobs:
-            read_audio(src, mono="downmix")
         bar = None
         if len(jobs) > 3:
             try:
