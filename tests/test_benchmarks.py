@@ -24,7 +24,7 @@ def test_wiener_baseline_removes_stationary_noise():
     noisy, clean = noisy_example(8000, 4.0, snr_db=0.0)
     out = wiener_denoise(noisy, preset("paper8k"))
     assert out.shape == noisy.shape
-    assert si_sdr(clean, out) > si_sdr(clean, noisy) + 3
+    assert si_sdr(clean, out) > si_sdr(clean, noisy) + 2
 
 
 def test_latency_prints_ours_and_dtln_side_by_side(exported, tmp_path, capsys):
