@@ -96,9 +96,19 @@ def measure_dtln(peer_dir: Path, threads: int, seconds: float, quant: bool, warm
     n_blocks = (len(noisy) - shift) // shift
     clock = time.perf_counter_ns
 
-    def ins(i):  # DTLN's inputs: (audio-ish, state) in declared order, by shape
-        d = details[i][0]
-        return sorted(d, key=lambda x: len(x["shape"]) == 4)
+    def step(i, audio_in):
+        """One DTLN model: (audio-ish, state) in, (audio-ish output, invoke ns) out; the
+        tensors are told apart by rank (the state is 4-D)."""
+        ins, outs = details[i]
+        a_in, s_in = sorted(ins, key=lambda x: len(x["shape"]) == 4)
+        interps[i].set_tensor(a_in["index"], audio_in)
+        interps[i].set_tensor(s_in["index"], states[i])
+        t = clock()
+        interps[i].invoke()
+        spent = clock() - t
+        out = next(interps[i].get_tensor(o["index"]) for o in outs if len(o["shape"]) == 3)
+        states[i] = next(interps[i].get_tensor(o["index"]) for o in outs if len(o["shape"]) == 4)
+        return out, spent
 
     for b in range(n_blocks):
         t0 = clock()
@@ -106,25 +116,10 @@ def measure_dtln(peer_dir: Path, threads: int, seconds: float, quant: bool, warm
         buf[-shift:] = noisy[b * shift:(b + 1) * shift]
         spec_c = np.fft.rfft(buf)
         mag = np.abs(spec_c).astype(np.float32).reshape(1, 1, -1)
-        spent = 0
-        a_in, s_in = ins(0)
-        interps[0].set_tensor(a_in["index"], mag)
-        interps[0].set_tensor(s_in["index"], states[0])
-        t1 = clock()
-        interps[0].invoke()
-        spent += clock() - t1
-        outs = details[0][1]
-        mask = next(interps[0].get_tensor(o["index"]) for o in outs if len(o["shape"]) == 3)
-        states[0] = next(interps[0].get_tensor(o["index"]) for o in outs if len(o["shape"]) == 4)
+        mask, spent1 = step(0, mag)
         est = np.fft.irfft(spec_c * mask.reshape(-1)).astype(np.float32).reshape(1, 1, -1)
-        a_in, s_in = ins(1)
-        interps[1].set_tensor(a_in["index"], est)
-        interps[1].set_tensor(s_in["index"], states[1])
-        t1 = clock()
-        interps[1].invoke()
-        spent += clock() - t1
-        outs = details[1][1]
-        states[1] = next(interps[1].get_tensor(o["index"]) for o in outs if len(o["shape"]) == 4)
+        _, spent2 = step(1, est)
+        spent = spent1 + spent2
         t3 = clock()
         if b >= warmup:
             invoke_us.append(spent / 1e3)
