@@ -6,7 +6,7 @@ import pytest
 pytest.importorskip("tensorflow")
 
 from export.inspect_ops import summary  # noqa: E402
-from export.to_tflite import embed_metadata, main  # noqa: E402
+from export.to_tflite import LSTM_CELL_OPS, embed_metadata, main  # noqa: E402
 from runtime.errors import ModelError, SpecError  # noqa: E402
 from runtime.model_file import SPEC_METADATA_NAME, TfliteDenoiserModel, read_metadata, read_spec  # noqa: E402
 from runtime.spec import SPEC_VERSION  # noqa: E402
@@ -21,11 +21,22 @@ def test_cr_ced_int8_is_small_and_every_compute_op_is_int8(exported):
     assert report["parameters"] == 32933
 
 
-def test_crnn_int8_is_fully_integer(exported):
+def test_crnn_int8_has_int8_weights_and_a_float_lstm_cell(exported):
     path, _ = exported[("crnn", "int8")]
     ops = summary(path)
-    assert ops["all_compute_int8"], ops["non_int8_compute_ops"]
+    assert ops["weight_ops_int8"], ops["non_int8_compute_ops"]
+    assert set(ops["non_int8_compute_ops"]) <= set(LSTM_CELL_OPS)
+    assert {"MUL", "TANH"} <= set(ops["non_int8_compute_ops"])  # the cell really is float
     assert "FULLY_CONNECTED" in ops["ops"] and "WHILE" not in ops["ops"]
+    assert read_spec(path).info["float_ops"] == list(LSTM_CELL_OPS)
+
+
+def test_crnn_int8_lstm_cell_int8_is_fully_integer(tiny_runs, tmp_path):
+    from export.to_tflite import export
+
+    report = export(tiny_runs["crnn"], "int8", tmp_path / "full.tflite", lstm_cell="int8")
+    assert report["all_compute_int8"], report["non_int8_compute_ops"]
+    assert "float_ops" not in read_spec(tmp_path / "full.tflite").info
 
 
 @pytest.mark.parametrize("kind", ["cr-ced", "crnn"])
@@ -93,7 +104,8 @@ def test_cli_prints_the_report(tiny_runs, tmp_path, capsys):
     out = tmp_path / "m.tflite"
     assert main([str(tiny_runs["cr-ced"]), "--quant", "dynamic", "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    for word in ("size", "parameters", "MACs per frame", "ops", "all compute ops int8", "max abs error"):
+    for word in ("size", "parameters", "MACs per frame", "ops", "all compute ops int8", "weight ops int8",
+                 "max abs error"):
         assert word in text
     assert main([str(tmp_path), "--quant", "int8"]) == 1
 
@@ -113,7 +125,7 @@ def test_qat_fine_tune_exports_to_full_int8(kind, tiny_runs, tiny_mix, tmp_path)
     path = tmp_path / "qat.tflite"
     from export.to_tflite import export
 
-    report = export(out, "int8", path)
+    report = export(out, "int8", path, lstm_cell="int8")
     assert report["all_compute_int8"]
     assert report["output_snr_db"] > 15
     TfliteDenoiserModel(path)  # binds frame/h_in/c_in -> mask/h_out/c_out, or the single I/O
