@@ -66,3 +66,24 @@ def test_mirrored_strategy_trains_on_one_machine(tiny_mix, tmp_path):
     out = tmp_path / "run"
     assert main(train_args("cr-ced", tiny_mix, out, extra=["--distribute", "mirrored"])) == 0
     assert (out / "best.weights.h5").is_file()
+
+
+def test_from_run_fine_tunes_its_weights_and_keeps_its_spec(tiny_runs, tiny_mix, tmp_path):
+    """--from without --qat starts from the run's weights (lr 0: they stay) and spec."""
+    import numpy as np
+
+    from training.train import load_run
+
+    base = tiny_runs["crnn"]
+    out = tmp_path / "ft"
+    args = train_args("crnn", tiny_mix, out, extra=["--from", str(base)])
+    args[args.index("--lr") + 1] = "0"
+    assert main(args) == 0
+    assert json.loads((out / "spec.json").read_text()) == json.loads((base / "spec.json").read_text())
+    assert json.loads((out / "config.json").read_text())["from"] == str(base)
+    tuned, _, _ = load_run(out, "last")
+    original, _, _ = load_run(base)
+    np.testing.assert_array_equal(tuned.get_layer("mask").get_weights()[0],
+                                  original.get_layer("mask").get_weights()[0])
+    # the architecture comes from the run: asking for another one is an error
+    assert main(train_args("cr-ced", tiny_mix, tmp_path / "bad", extra=["--from", str(base)])) == 1

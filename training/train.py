@@ -2,6 +2,10 @@
 
     python -m training.train --model cr-ced --data data/mix --out runs/cr_ced
     python -m training.train --qat --from runs/cr_ced --data data/mix --out runs/cr_ced_qat
+    python -m training.train --from runs/crnn --data data/my_mix --out runs/crnn_mine
+
+--from without --qat fine-tunes a finished float run (its architecture, size and feature
+normalisation are kept) on new data, e.g. your own noise.
 
 RUN_DIR holds spec.json (with the normalisation measured on the training set),
 config.json, best.weights.h5 (lowest validation loss), last.weights.h5, history.csv,
@@ -131,13 +135,16 @@ def train(args) -> dict:
         dev_rows, train_rows = train_rows[:cut], train_rows[cut:] or train_rows
 
     size = {}
-    if args.qat:
+    base_model = None
+    if args.from_run:
         base_model, spec, base_cfg = load_run(args.from_run)
         kind, size = base_cfg["model"], base_cfg.get("size", {})
         if base_cfg.get("qat"):
-            raise DenoiseError(f"{args.from_run} is already a QAT run")
+            raise DenoiseError(f"{args.from_run} is already a QAT run; start from its float run")
+        if args.model and args.model != kind:
+            raise DenoiseError(f"--model {args.model} but {args.from_run} holds a {kind} model")
     else:
-        kind = args.model
+        kind = args.model or "cr-ced"
         spec = preset(args.preset, model_kind=kind, context_frames=8 if kind == "cr-ced" else 1)
     if (out / "spec.json").exists():
         spec = FeatureSpec.from_json((out / "spec.json").read_text())
@@ -171,12 +178,14 @@ def train(args) -> dict:
 
             model = quantize(base_model, kind)
         else:
-            model = build(kind, spec)
+            model = build(kind, spec, **size)
+            if base_model is not None:
+                model.set_weights(base_model.get_weights())
         model.compile(optimizer=keras.optimizers.Adam(args.lr), loss=spectral_loss,
                       jit_compile=use_jit)
 
     config = {"model": kind, "preset": args.preset, "size": size, "qat": bool(args.qat),
-              "from": str(args.from_run) if args.qat else None, "epochs": args.epochs,
+              "from": str(args.from_run) if args.from_run else None, "epochs": args.epochs,
               "batch_size": args.batch_size, "lr": args.lr, "lr_decay": args.lr_decay,
               "lr_decay_epochs": args.lr_decay_epochs, "seed": args.seed, "jit": use_jit, "data": str(args.data),
               "parameters": int(model.count_params()),
@@ -220,7 +229,8 @@ def train(args) -> dict:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training.train",
                                 description="Train a denoiser (or QAT fine-tune one) on a manifest directory.")
-    p.add_argument("--model", choices=KINDS, default="cr-ced", help="architecture (default cr-ced)")
+    p.add_argument("--model", choices=KINDS, default=None,
+                   help="architecture (default cr-ced; with --from, the run's own)")
     p.add_argument("--data", required=True, help="folder with manifest.csv (training.make_dataset)")
     p.add_argument("--out", required=True, help="run folder to create (RUN_DIR)")
     p.add_argument("--preset", default="paper8k", choices=["paper8k", "seed16k"],
@@ -239,7 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--distribute", choices=["none", "mirrored", "multiworker"], default="none",
                    help="tf.distribute strategy (multiworker reads TF_CONFIG)")
     p.add_argument("--qat", action="store_true", help="quantization-aware fine-tuning of --from")
-    p.add_argument("--from", dest="from_run", default=None, help="float RUN_DIR to fine-tune with --qat")
+    p.add_argument("--from", dest="from_run", default=None,
+                   help="finished float RUN_DIR to start from: QAT with --qat, else float fine-tuning")
     p.add_argument("--pesq-every", type=int, default=1, help="PESQ/STOI on dev pairs every N epochs (0: off)")
     p.add_argument("--pesq-files", type=int, default=4, help="dev pairs scored by PESQ/STOI")
     p.add_argument("--jit", choices=["auto", "on", "off"], default="auto",
