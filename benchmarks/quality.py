@@ -22,8 +22,9 @@ from runtime.audio_io import find_audio_files, read_audio, resample
 from runtime.errors import DenoiseError
 from runtime.metrics import all_metrics, snr_band_label
 from runtime.model_file import read_spec
+from runtime.denoise import parse_gain_db
 from runtime.offline import denoise
-from runtime.stream import StreamDenoiser
+from runtime.stream import DEFAULT_MIN_GAIN_DB, StreamDenoiser
 
 from .baseline import wiener_denoise
 
@@ -50,14 +51,16 @@ def load_pairs(data_dir) -> list[dict]:
     raise DenoiseError(f"{data_dir}: expected manifest.csv or clean/ and noisy/ with matching files")
 
 
-def evaluate(models, data_dir, limit=None, plots=None, threads=1) -> dict:
+def evaluate(models, data_dir, limit=None, plots=None, threads=1,
+             min_gain_db=DEFAULT_MIN_GAIN_DB) -> dict:
     pairs = load_pairs(data_dir)[:limit]
     specs = [read_spec(m) for m in models]
     rates = {s.sample_rate for s in specs}
     if len(rates) != 1:
         raise DenoiseError(f"models disagree on sample rate {sorted(rates)}; compare one rate at a time")
     rate = rates.pop()
-    streams = {Path(m).name: StreamDenoiser(m, num_threads=threads) for m in models}
+    streams = {Path(m).name: StreamDenoiser(m, num_threads=threads, min_gain_db=min_gain_db)
+               for m in models}
     systems = ["noisy", "wiener"] + list(streams)
     per_file = []
     try:
@@ -91,7 +94,8 @@ def evaluate(models, data_dir, limit=None, plots=None, threads=1) -> dict:
             band = [r for r in per_file if lo <= r["snr_db"] < hi]
             if band:
                 summary[system][snr_band_label(lo, hi)] = _mean(band, system)
-    result = {"rate": rate, "pairs": len(per_file), "summary": summary, "per_file": per_file,
+    result = {"rate": rate, "pairs": len(per_file), "min_gain_db": min_gain_db,
+              "summary": summary, "per_file": per_file,
               "cost": {Path(m).name: _macs_per_second(s) for m, s in zip(models, specs)}}
     if plots:
         from .plots import quality_vs_cost, spectrograms
@@ -137,14 +141,17 @@ def main(argv=None) -> int:
     p.add_argument("--json", default=None, help="write per-file and summary results here")
     p.add_argument("--plots", default=None, help="folder for spectrogram and quality-vs-cost plots")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--min-gain-db", type=parse_gain_db, default=DEFAULT_MIN_GAIN_DB, metavar="DB|none",
+                   help=f"attenuation limit of the models, as in runtime.denoise (default {DEFAULT_MIN_GAIN_DB})")
     args = p.parse_args(argv)
     try:
-        result = evaluate(args.models, args.data, args.limit, args.plots, args.threads)
+        result = evaluate(args.models, args.data, args.limit, args.plots, args.threads, args.min_gain_db)
     except DenoiseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"{result['pairs']} pairs from {args.data}, scored at {result['rate']} Hz "
-          f"(PESQ {'narrow' if result['rate'] == 8000 else 'wide'}-band)")
+          f"(PESQ {'narrow' if result['rate'] == 8000 else 'wide'}-band), "
+          f"models at min gain {result['min_gain_db']} dB")
     print(markdown(result))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

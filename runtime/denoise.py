@@ -16,7 +16,8 @@ from .offline import denoise
 from .stream import DEFAULT_MIN_GAIN_DB, StreamDenoiser
 
 
-def _gain(text: str):
+def parse_gain_db(text: str):
+    """argparse type for an attenuation limit: a number of dB, or 'none' for no limit."""
     if text.lower() == "none":
         return None
     try:
@@ -56,7 +57,7 @@ def main(argv=None) -> int:
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="output file, or folder for many")
     p.add_argument("--model", default=None, help=".tflite model (default: the bundled model)")
     p.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1)")
-    p.add_argument("--min-gain-db", type=_gain, default=DEFAULT_MIN_GAIN_DB, metavar="DB|none",
+    p.add_argument("--min-gain-db", type=parse_gain_db, default=DEFAULT_MIN_GAIN_DB, metavar="DB|none",
                    help=f"attenuation limit in dB (default {DEFAULT_MIN_GAIN_DB:g}); 'none' removes it")
     p.add_argument("--verbose", action="store_true", help="report the model, spec and interpreter")
     args = p.parse_args(argv)

@@ -55,6 +55,18 @@ def test_quality_on_a_manifest_dir(exported, tiny_mix, tmp_path, capsys):
     assert quality.main([str(exported[("crnn", "int8")][0]), "--data", str(tmp_path)]) == 1
 
 
+def test_quality_min_gain_zero_db_scores_the_model_as_the_noisy_input(exported, tiny_mix, tmp_path):
+    """--min-gain-db 0 caps every gain at 1: the model must then score exactly like the input."""
+    out = tmp_path / "q0.json"
+    model = exported[("crnn", "int8")][0]
+    assert quality.main([str(model), "--data", str(tiny_mix), "--limit", "2", "--min-gain-db", "0",
+                         "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["min_gain_db"] == 0
+    noisy, ours = result["summary"]["noisy"]["all"], result["summary"][model.name]["all"]
+    assert abs(noisy["si_sdr"] - ours["si_sdr"]) < 0.01 and abs(noisy["pesq"] - ours["pesq"]) < 0.01
+
+
 @needs_shared("paired_16k", "voicebank_demand")
 def test_quality_on_voicebank_demand_resampled(exported, tmp_path, capsys):
     out = tmp_path / "vb.json"
