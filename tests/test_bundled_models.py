@@ -1,0 +1,74 @@
+"""The models shipped in runtime/models: what the model card promises about each file, the
+README quickstart end to end, and (with ../shared/data) that they really clean speech."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from runtime.denoise import main as denoise_main
+from runtime import example_audio
+from runtime.audio_io import read_audio, resample
+from runtime.metrics import pesq_score, si_sdr
+from runtime.model_file import read_spec
+from runtime.offline import denoise
+from runtime.stream import DEFAULT_MODELS, MODELS_DIR, StreamDenoiser, default_model_path
+
+from .conftest import SHARED_DATA, needs_shared
+
+BUNDLED = sorted(p.name for p in MODELS_DIR.glob("*.tflite"))
+
+
+def test_every_preferred_default_is_bundled():
+    assert set(DEFAULT_MODELS) <= set(BUNDLED)
+    assert default_model_path().name == DEFAULT_MODELS[0]
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_model_spec_matches_its_name(name):
+    spec = read_spec(MODELS_DIR / name)
+    assert spec.sample_rate == 8000 and spec.n_bins == 129 and spec.feature_mean
+    kind = "cr-ced" if name.startswith("cr_ced") else "crnn"
+    assert spec.model_kind == kind and spec.info["model"] == kind
+    assert spec.info["quant"] == name.rsplit("_", 1)[1].removesuffix(".tflite")
+
+
+def test_bundled_int8_files_are_int8_where_the_card_says():
+    pytest.importorskip("tensorflow")  # the op listing uses the interpreter's private op API
+    from export.inspect_ops import summary
+
+    cr_ced = summary(MODELS_DIR / "cr_ced_int8.tflite")
+    assert cr_ced["all_compute_int8"], cr_ced["non_int8_compute_ops"]
+    assert (MODELS_DIR / "cr_ced_int8.tflite").stat().st_size <= 48 * 1024
+    crnn = summary(MODELS_DIR / "crnn_int8.tflite")
+    assert crnn["weight_ops_int8"], crnn["non_int8_compute_ops"]
+
+
+def test_readme_quickstart_makes_an_example_and_cleans_it(tmp_path):
+    noisy, clean = tmp_path / "noisy.wav", tmp_path / "clean.wav"
+    assert example_audio.main([str(noisy)]) == 0
+    assert denoise_main([str(noisy), "-o", str(clean)]) == 0
+    x, rate_in = read_audio(noisy)
+    y, rate_out = read_audio(clean)
+    assert rate_in == rate_out and len(x) == len(y) and np.all(np.isfinite(y))
+    # the example is speech in noise: the default model must remove energy, not add it
+    assert np.sum(y ** 2) < 0.9 * np.sum(x ** 2)
+
+
+VB = SHARED_DATA / "paired_16k" / "voicebank_demand"
+
+
+@needs_shared("paired_16k", "voicebank_demand")
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_model_improves_real_noisy_recordings(name):
+    """Six VoiceBank-DEMAND test pairs (real recordings, unseen speakers and noises), at 8 kHz."""
+    stream = StreamDenoiser(MODELS_DIR / name)
+    gains_pesq, gains_sdr = [], []
+    for noisy_path in sorted((VB / "noisy").glob("*"))[:6]:
+        noisy, r1 = read_audio(noisy_path)
+        clean, r2 = read_audio(VB / "clean" / noisy_path.name)
+        noisy, clean = resample(noisy, r1, 8000), resample(clean, r2, 8000)
+        out = denoise(noisy, 8000, stream)
+        gains_pesq.append(pesq_score(clean, out, 8000) - pesq_score(clean, noisy, 8000))
+        gains_sdr.append(si_sdr(clean, out) - si_sdr(clean, noisy))
+    assert np.mean(gains_sdr) > 2.0, gains_sdr
+    assert np.mean(gains_pesq) > 0.03, gains_pesq
