@@ -87,3 +87,19 @@ def test_from_run_fine_tunes_its_weights_and_keeps_its_spec(tiny_runs, tiny_mix,
                                   original.get_layer("mask").get_weights()[0])
     # the architecture comes from the run: asking for another one is an error
     assert main(train_args("cr-ced", tiny_mix, tmp_path / "bad", extra=["--from", str(base)])) == 1
+
+
+def test_crnn_size_options_shape_the_model_and_its_export(tiny_mix, tmp_path):
+    from export.to_tflite import export
+    from runtime.model_file import read_spec
+
+    out = tmp_path / "small"
+    assert main(train_args("crnn", tiny_mix, out, extra=["--units", "16", "--proj", "24",
+                                                         "--channels", "4,4"])) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["size"] == {"units": 16, "proj": 24, "channels": [4, 4]}
+    assert cfg["parameters"] < 40000  # the default CRNN has 217,425
+    export(out, "float32", tmp_path / "small.tflite")
+    assert read_spec(tmp_path / "small.tflite").state_shapes == {"h": [1, 16], "c": [1, 16]}
+    assert main(train_args("cr-ced", tiny_mix, tmp_path / "x", extra=["--units", "16"])) == 1
+    assert main(train_args("crnn", tiny_mix, tmp_path / "y", extra=["--channels", "4;4"])) == 1

@@ -109,6 +109,20 @@ def strategy_for(name: str):
     return tf.distribute.get_strategy()
 
 
+def crnn_size(args, kind: str) -> dict:
+    """The CRNN size options given on the command line (empty: the defaults)."""
+    given = {k: v for k, v in (("units", args.units), ("proj", args.proj),
+                               ("channels", args.channels)) if v is not None}
+    if given and kind != "crnn":
+        raise DenoiseError("--units/--proj/--channels size the CRNN; CR-CED's size is fixed by the paper")
+    if "channels" in given:
+        try:
+            given["channels"] = [int(c) for c in given["channels"].split(",")]
+        except ValueError:
+            raise DenoiseError(f"--channels wants comma-separated integers, got {args.channels!r}") from None
+    return given
+
+
 def train(args) -> dict:
     import tensorflow as tf
     import tf_keras as keras
@@ -145,6 +159,7 @@ def train(args) -> dict:
             raise DenoiseError(f"--model {args.model} but {args.from_run} holds a {kind} model")
     else:
         kind = args.model or "cr-ced"
+        size = crnn_size(args, kind)
         spec = preset(args.preset, model_kind=kind, context_frames=8 if kind == "cr-ced" else 1)
     if (out / "spec.json").exists():
         spec = FeatureSpec.from_json((out / "spec.json").read_text())
@@ -244,6 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps-per-epoch", type=int, default=None, help="cap on batches per epoch")
     p.add_argument("--validation-steps", type=int, default=None, help="cap on validation batches")
     p.add_argument("--seq-frames", type=int, default=250, help="CRNN training sequence length")
+    p.add_argument("--units", type=int, default=None, help="CRNN LSTM units (default 128)")
+    p.add_argument("--proj", type=int, default=None, help="CRNN projection width before the LSTM (default 128)")
+    p.add_argument("--channels", default=None,
+                   help="CRNN encoder conv channels, comma-separated, one per stride-2 conv (default 16,16)")
     p.add_argument("--cache", default=None, help="spectra cache folder (default RUN_DIR/../spectra_cache)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--distribute", choices=["none", "mirrored", "multiworker"], default="none",
