@@ -103,3 +103,29 @@ def test_crnn_size_options_shape_the_model_and_its_export(tiny_mix, tmp_path):
     assert read_spec(tmp_path / "small.tflite").state_shapes == {"h": [1, 16], "c": [1, 16]}
     assert main(train_args("cr-ced", tiny_mix, tmp_path / "x", extra=["--units", "16"])) == 1
     assert main(train_args("crnn", tiny_mix, tmp_path / "y", extra=["--channels", "4;4"])) == 1
+
+
+@pytest.mark.parametrize("kind", ["cr-ced", "crnn"])
+def test_magnitude_target_trains_exports_float_and_streams(kind, tiny_mix, tmp_path):
+    """--target magnitude: the output is the clean magnitude (spec output_kind), the float
+    export matches Keras, the runtime applies it, and int8/QAT are refused clearly."""
+    import numpy as np
+
+    from export.to_tflite import export
+    from runtime.model_file import read_spec
+    from runtime.offline import denoise
+
+    out = tmp_path / "mag"
+    assert main(train_args(kind, tiny_mix, out, extra=["--target", "magnitude"])) == 0
+    assert json.loads((out / "spec.json").read_text())["output_kind"] == "magnitude"
+    report = export(out, "float32", tmp_path / "mag.tflite")
+    assert report["max_scaled_error"] <= 1e-4
+    assert read_spec(tmp_path / "mag.tflite").output_kind == "magnitude"
+    noisy = np.random.default_rng(0).standard_normal(8000).astype(np.float32) * 0.1
+    y = denoise(noisy, 8000, str(tmp_path / "mag.tflite"), min_gain_db=None)
+    assert y.shape == noisy.shape and np.all(np.isfinite(y))
+    from runtime.errors import DenoiseError
+
+    with pytest.raises(DenoiseError, match="mask"):
+        export(out, "int8", tmp_path / "mag8.tflite")
+    assert main(train_args(kind, tiny_mix, tmp_path / "q", extra=["--qat", "--from", str(out)])) == 1

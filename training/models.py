@@ -17,6 +17,24 @@ from runtime.spec import FeatureSpec  # noqa: E402
 #: (filters, kernel height along frequency) of one CR-CED block, after Park & Lee (2017).
 CR_CED_BLOCK = ((18, 9), (30, 5), (8, 9))
 
+#: Power-law compression of magnitudes in the loss (|.|^0.3), shared with the magnitude output.
+COMPRESSION = 0.3
+
+
+class ExpandCompressed(layers.Layer):
+    """|X|^0.3 -> |X|: lets a magnitude-target model predict compressed magnitudes (well
+    scaled for training) while its output stays the linear magnitude the runtime expects."""
+
+    def call(self, inputs):
+        import tensorflow as tf
+
+        return tf.pow(inputs, 1.0 / COMPRESSION)
+
+
+def _output_activation(spec: FeatureSpec) -> str:
+    """sigmoid for the bounded mask; softplus (a compressed magnitude >= 0) otherwise."""
+    return "sigmoid" if spec.output_kind == "mask" else "softplus"
+
 
 def _conv_bn_relu(x, filters, kernel, name, padding="same"):
     x = layers.Conv2D(filters, kernel, padding=padding, use_bias=False, name=f"{name}_conv")(x)
@@ -48,7 +66,10 @@ def cr_ced(spec: FeatureSpec, repeats: int = 5, batch_size: int | None = None) -
         if skip is not None:
             x = layers.Add(name=f"b{b}_skip")([x, skip])
         skip = x
-    x = layers.Conv2D(1, (bins, 1), padding="same", activation="sigmoid", name="mask_conv")(x)
+    x = layers.Conv2D(1, (bins, 1), padding="same", activation=_output_activation(spec),
+                      name="mask_conv")(x)
+    if spec.output_kind == "magnitude":
+        x = ExpandCompressed(name="expand")(x)
     out = layers.Reshape((bins,), name="mask")(x)
     return keras.Model(inp, out, name="cr_ced")
 
@@ -69,6 +90,9 @@ def _crnn_graph(spec, frames, state_inputs, *, channels, proj, units, stream):
     lstm = layers.LSTM(units, return_sequences=True, return_state=True, unroll=stream,
                        name="lstm")
     x, h, c = lstm(x, initial_state=state_inputs) if state_inputs else lstm(x)
+    if spec.output_kind == "magnitude":
+        x = layers.Dense(bins, activation=_output_activation(spec), name="compressed")(x)
+        return ExpandCompressed(name="mask")(x), [h, c]
     mask = layers.Dense(bins, activation="sigmoid", name="mask")(x)
     return mask, [h, c]
 
@@ -87,7 +111,8 @@ def crnn(spec: FeatureSpec, **size) -> keras.Model:
 def crnn_stream(spec: FeatureSpec, trained: keras.Model | None = None, **size) -> keras.Model:
     """One-frame CRNN with explicit LSTM state in and out, batch 1, for streaming export.
 
-    Inputs: frame (1, 1, bins), h (1, units), c (1, units). Outputs: mask (1, 1, bins),
+    Inputs: frame (1, 1, bins), h (1, units), c (1, units). Outputs: mask (1, 1, bins;
+    the magnitude for an output_kind "magnitude" spec),
     h, c. Copies the weights of ``trained`` (same size arguments) when given.
     """
     cfg = {**CRNN_DEFAULTS, **size}

@@ -42,6 +42,15 @@ def spectral_loss(y_true, y_pred):
     return tf.reduce_mean(tf.square(tf.pow(est + 1e-6, 0.3) - tf.pow(clean + 1e-6, 0.3)))
 
 
+def magnitude_loss(y_true, y_pred):
+    """The same compressed-magnitude MSE when the model outputs the clean magnitude itself."""
+    import tensorflow as tf
+
+    bins = tf.shape(y_pred)[-1]
+    clean = y_true[..., :bins]
+    return tf.reduce_mean(tf.square(tf.pow(y_pred + 1e-6, 0.3) - tf.pow(clean + 1e-6, 0.3)))
+
+
 def load_run(run_dir, weights: str = "best"):
     """(keras model with weights, spec, config) of a finished run (float or QAT)."""
     from .models import build
@@ -155,12 +164,16 @@ def train(args) -> dict:
         kind, size = base_cfg["model"], base_cfg.get("size", {})
         if base_cfg.get("qat"):
             raise DenoiseError(f"{args.from_run} is already a QAT run; start from its float run")
+        if args.qat and spec.output_kind != "mask":
+            raise DenoiseError(f"{args.from_run} predicts magnitudes: int8 (and so QAT) needs the "
+                               f"bounded mask output (--target mask)")
         if args.model and args.model != kind:
             raise DenoiseError(f"--model {args.model} but {args.from_run} holds a {kind} model")
     else:
         kind = args.model or "cr-ced"
         size = crnn_size(args, kind)
-        spec = preset(args.preset, model_kind=kind, context_frames=8 if kind == "cr-ced" else 1)
+        spec = preset(args.preset, model_kind=kind, context_frames=8 if kind == "cr-ced" else 1,
+                      output_kind=args.target)
     if (out / "spec.json").exists():
         spec = FeatureSpec.from_json((out / "spec.json").read_text())
     cache = pipeline.SpectraCache(spec, args.cache or out.parent / "spectra_cache")
@@ -196,7 +209,8 @@ def train(args) -> dict:
             model = build(kind, spec, **size)
             if base_model is not None:
                 model.set_weights(base_model.get_weights())
-        model.compile(optimizer=keras.optimizers.Adam(args.lr), loss=spectral_loss,
+        loss = spectral_loss if spec.output_kind == "mask" else magnitude_loss
+        model.compile(optimizer=keras.optimizers.Adam(args.lr), loss=loss,
                       jit_compile=use_jit)
 
     config = {"model": kind, "preset": args.preset, "size": size, "qat": bool(args.qat),
@@ -259,6 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps-per-epoch", type=int, default=None, help="cap on batches per epoch")
     p.add_argument("--validation-steps", type=int, default=None, help="cap on validation batches")
     p.add_argument("--seq-frames", type=int, default=250, help="CRNN training sequence length")
+    p.add_argument("--target", choices=["mask", "magnitude"], default="mask",
+                   help="model output: a bounded mask on the noisy magnitude (default) or the clean "
+                        "magnitude itself (float export only)")
     p.add_argument("--units", type=int, default=None, help="CRNN LSTM units (default 128)")
     p.add_argument("--proj", type=int, default=None, help="CRNN projection width before the LSTM (default 128)")
     p.add_argument("--channels", default=None,
