@@ -51,6 +51,13 @@ def load_pairs(data_dir) -> list[dict]:
     raise DenoiseError(f"{data_dir}: expected manifest.csv or clean/ and noisy/ with matching files")
 
 
+def display_names(models) -> list[str]:
+    """File names, or parent/name where two models share a file name (a retrained model
+    beside the bundled one must not overwrite its row)."""
+    names = [Path(m).name for m in models]
+    return [f"{Path(m).parent.name}/{n}" if names.count(n) > 1 else n for m, n in zip(models, names)]
+
+
 def evaluate(models, data_dir, limit=None, plots=None, threads=1,
              min_gain_db=DEFAULT_MIN_GAIN_DB) -> dict:
     pairs = load_pairs(data_dir)[:limit]
@@ -59,8 +66,11 @@ def evaluate(models, data_dir, limit=None, plots=None, threads=1,
     if len(rates) != 1:
         raise DenoiseError(f"models disagree on sample rate {sorted(rates)}; compare one rate at a time")
     rate = rates.pop()
-    streams = {Path(m).name: StreamDenoiser(m, num_threads=threads, min_gain_db=min_gain_db)
-               for m in models}
+    names = display_names(models)
+    if len(set(names)) < len(names):
+        raise DenoiseError("two models share a folder and file name; give each model once")
+    streams = {n: StreamDenoiser(m, num_threads=threads, min_gain_db=min_gain_db)
+               for n, m in zip(names, models)}
     systems = ["noisy", "wiener"] + list(streams)
     per_file = []
     try:
@@ -96,7 +106,7 @@ def evaluate(models, data_dir, limit=None, plots=None, threads=1,
                 summary[system][snr_band_label(lo, hi)] = _mean(band, system)
     result = {"rate": rate, "pairs": len(per_file), "min_gain_db": min_gain_db,
               "summary": summary, "per_file": per_file,
-              "cost": {Path(m).name: _macs_per_second(s) for m, s in zip(models, specs)}}
+              "cost": {n: _macs_per_second(s) for n, s in zip(names, specs)}}
     if plots:
         from .plots import quality_vs_cost, spectrograms
 

@@ -76,3 +76,19 @@ def test_quality_on_voicebank_demand_resampled(exported, tmp_path, capsys):
     result = json.loads(out.read_text())
     assert result["rate"] == 8000 and result["pairs"] == 3
     assert "narrow-band" in capsys.readouterr().out
+
+
+def test_quality_keeps_a_row_for_each_model_when_file_names_repeat(exported, tiny_mix, tmp_path):
+    import shutil
+
+    path = exported[("crnn", "int8")][0]
+    copy = tmp_path / "retrained" / path.name
+    copy.parent.mkdir()
+    shutil.copy(path, copy)
+    assert quality.display_names([path, copy]) == [f"{path.parent.name}/{path.name}",
+                                                    f"retrained/{path.name}"]
+    out = tmp_path / "q.json"
+    assert quality.main([str(path), str(copy), "--data", str(tiny_mix), "--limit", "1",
+                         "--json", str(out)]) == 0
+    assert len(json.loads(out.read_text())["summary"]) == 4  # noisy, wiener and both models
+    assert quality.main([str(path), str(path), "--data", str(tiny_mix)]) == 1
