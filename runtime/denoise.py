@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import types
 import warnings
 from pathlib import Path
 
@@ -103,6 +104,17 @@ def main(argv=None) -> int:
         return 1
     return 0
 
+
+class _CallableModule(types.ModuleType):
+    """Importing this CLI module rebinds the package attribute ``runtime.denoise`` from the
+    function to the module; calling the module runs the function, so
+    ``from runtime import denoise; denoise(audio, rate)`` works whatever was imported first."""
+
+    def __call__(self, *args, **kwargs):
+        return denoise(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
 
 if __name__ == "__main__":
     sys.exit(main())

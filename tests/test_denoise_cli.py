@@ -77,3 +77,19 @@ def test_model_without_spec_and_bad_output_name(tmp_path, model):
 def test_help():
     res = cli("--help")
     assert res.returncode == 0 and "--min-gain-db" in res.stdout
+
+
+def test_runtime_denoise_stays_callable_after_the_cli_module_is_imported(rng):
+    """`import runtime.denoise` (the CLI) rebinds the package attribute; the function API
+    `from runtime import denoise` must still denoise."""
+    import importlib
+
+    import runtime
+    from runtime.offline import denoise as offline_denoise
+
+    importlib.import_module("runtime.denoise")
+    from runtime import denoise
+
+    x = rng.standard_normal(4000) * 0.1
+    np.testing.assert_array_equal(denoise(x, 8000, None), offline_denoise(x, 8000, None))
+    assert runtime.denoise(x, 8000, None).shape == x.shape
