@@ -32,23 +32,24 @@ from runtime.spec import FeatureSpec, preset  # noqa: E402
 KINDS = ("cr-ced", "crnn")
 
 
-def spectral_loss(y_true, y_pred):
-    """MSE between power-law compressed (|.|^0.3) masked-noisy and clean magnitudes."""
+def _compressed_mse(estimate, clean):
     import tensorflow as tf
 
-    bins = tf.shape(y_pred)[-1]
-    clean, noisy = y_true[..., :bins], y_true[..., bins:]
-    est = y_pred * noisy
-    return tf.reduce_mean(tf.square(tf.pow(est + 1e-6, 0.3) - tf.pow(clean + 1e-6, 0.3)))
+    from .models import COMPRESSION
+
+    return tf.reduce_mean(tf.square(tf.pow(estimate + 1e-6, COMPRESSION) - tf.pow(clean + 1e-6, COMPRESSION)))
+
+
+def spectral_loss(y_true, y_pred):
+    """MSE between power-law compressed (|.|^0.3) masked-noisy and clean magnitudes.
+    y_true is [clean | noisy] magnitudes along the last axis."""
+    bins = y_pred.shape[-1]
+    return _compressed_mse(y_pred * y_true[..., bins:], y_true[..., :bins])
 
 
 def magnitude_loss(y_true, y_pred):
     """The same compressed-magnitude MSE when the model outputs the clean magnitude itself."""
-    import tensorflow as tf
-
-    bins = tf.shape(y_pred)[-1]
-    clean = y_true[..., :bins]
-    return tf.reduce_mean(tf.square(tf.pow(y_pred + 1e-6, 0.3) - tf.pow(clean + 1e-6, 0.3)))
+    return _compressed_mse(y_pred, y_true[..., :y_pred.shape[-1]])
 
 
 def load_run(run_dir, weights: str = "best"):
