@@ -8,7 +8,7 @@ import soundfile as sf
 
 from runtime.audio_io import read_audio
 from training.make_dataset import MixConfig, main, make_dataset
-from training.mixing import mix_at_snr, snr_db, trim_silence
+from training.mixing import mic_colouring, mix_at_snr, snr_db, trim_silence
 
 from .conftest import SHARED_DATA, needs_shared
 
@@ -47,6 +47,40 @@ def test_trim_silence_drops_leading_and_trailing_quiet(rng):
     x = np.concatenate([1e-4 * rng.standard_normal(4000), tone, np.zeros(6000)])
     y = trim_silence(x, 8000)
     assert 7800 <= len(y) <= 8400
+
+
+def test_mic_colouring_removes_rumble_and_keeps_the_signal_finite(rng):
+    rate, n = 8000, 16000
+    t = np.arange(n) / rate
+    rumble, voice = np.sin(2 * np.pi * 20 * t), np.sin(2 * np.pi * 1000 * t)
+    for _ in range(5):
+        out_rumble = mic_colouring(rumble, rate, rng)
+        out_voice = mic_colouring(voice, rate, rng)
+        assert np.isfinite(out_voice).all() and len(out_voice) == n
+        # 20 Hz is below every high-pass corner (40-300 Hz); at 1 kHz the tilt is 0 dB, the
+        # high-pass costs < 0.4 dB and the bell is at most +-8 dB
+        assert np.std(out_rumble) < 0.3 * np.std(rumble)
+        assert 10 ** (-9 / 20) < np.std(out_voice) / np.std(voice) < 10 ** (9 / 20)
+
+
+def test_colouring_and_second_noise_are_recorded_and_keep_the_snr(tiny_corpus, tmp_path):
+    cfg = MixConfig(seconds=1.0, seed=3, snr_min=0, snr_max=20, generated_noise=0.5,
+                    colour_speech=1.0, second_noise=1.0)
+    make_dataset([tiny_corpus / "speech"], [tiny_corpus / "noise"], tmp_path / "on", 8, cfg, progress=False)
+    rows = _rows(tmp_path / "on")
+    assert all("+" in r["noise_source"] for r in rows)  # two sources named in every row
+    for row in rows:
+        assert _measured_snr(tmp_path / "on", row) == pytest.approx(float(row["snr_db"]), abs=0.1)
+        assert 0 <= float(row["snr_db"]) <= 20
+    # colouring draws after everything else: the same speech, noise and SNR as without it
+    plain = MixConfig(seconds=1.0, seed=3, snr_min=0, snr_max=20, generated_noise=0.5)
+    coloured = MixConfig(seconds=1.0, seed=3, snr_min=0, snr_max=20, generated_noise=0.5, colour_speech=1.0)
+    make_dataset([tiny_corpus / "speech"], [tiny_corpus / "noise"], tmp_path / "a", 4, plain, progress=False)
+    make_dataset([tiny_corpus / "speech"], [tiny_corpus / "noise"], tmp_path / "b", 4, coloured, progress=False)
+    for a, b in zip(_rows(tmp_path / "a"), _rows(tmp_path / "b")):
+        assert (a["speech_source"], a["noise_source"]) == (b["speech_source"], b["noise_source"])
+        assert float(a["snr_db"]) == pytest.approx(float(b["snr_db"]), abs=0.01)
+    assert _digest(tmp_path / "a" / "clean") != _digest(tmp_path / "b" / "clean")
 
 
 def test_dataset_snr_matches_manifest_and_layout(tiny_corpus, tmp_path):
@@ -112,6 +146,8 @@ def test_cli_help_and_bad_arguments(tmp_path, capsys):
     assert "no audio files" in capsys.readouterr().err
     assert main(["--clean", str(tmp_path), "--out", str(tmp_path / "o"), "--snr-min", "30",
                  "--snr-max", "10"]) == 2
+    assert main(["--clean", str(tmp_path), "--out", str(tmp_path / "o"), "--colour-speech", "1.5"]) == 2
+    assert "fractions in [0, 1]" in capsys.readouterr().err
 
 
 @needs_shared("speech_8k", "dns_librivox")

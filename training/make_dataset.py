@@ -22,7 +22,7 @@ from runtime.audio_io import find_audio_files, read_audio, resample, write_audio
 from runtime.errors import AudioError, DenoiseError
 
 from . import noise_gen
-from .mixing import fit_length, mix_at_snr, snr_db, trim_silence
+from .mixing import fit_length, mic_colouring, mix_at_snr, power, snr_db, trim_silence
 
 MANIFEST_FIELDS = ["id", "split", "noisy", "clean", "snr_db", "speech_source", "noise_source"]
 
@@ -41,6 +41,8 @@ class MixConfig:
     augment_noise: bool = False  # random tilt, level drift and a second layer of noise
     snr_values: tuple = ()  # fixed SNRs used in turn instead of a random draw
     only_split: str | None = None  # "dev": every pair from the held-out groups (evaluation sets)
+    colour_speech: float = 0.0  # fraction of pairs whose speech gets a random mic/room colouring
+    second_noise: float = 0.0  # fraction of pairs with a second, independent noise source
 
 
 def group_of(path: Path, regex: str | None) -> str:
@@ -109,6 +111,32 @@ def _pick(files: list[Path], cache: SourceCache, rng: np.random.Generator):
     return None
 
 
+def _draw_noise(speech_files, noise_files, cfg: MixConfig, speech_cache, noise_cache,
+                rng: np.random.Generator, length: int, exclude: Path):
+    """(noise, source name): a recorded noise, or one made in code with probability
+    cfg.generated_noise (babble uses speakers other than ``exclude``)."""
+    use_generated = not noise_files or rng.random() < cfg.generated_noise
+    if use_generated:
+        kind = noise_gen.KINDS[int(rng.integers(len(noise_gen.KINDS)))]
+        segments = []
+        if kind == "babble":
+            for _ in range(int(rng.integers(3, 8))):
+                other = _pick(speech_files, speech_cache, rng)
+                if other is not None and other[0] != exclude:
+                    segments.append(other[1])
+        noise = noise_gen.generate(kind, length, cfg.sample_rate, rng, segments)
+        noise_source = f"generated:{kind}"
+    else:
+        picked = _pick(noise_files, noise_cache, rng)
+        if picked is None:
+            raise DenoiseError("no readable noise files")
+        noise = fit_length(picked[1], length, rng)
+        noise_source = str(picked[0])
+    if cfg.augment_noise:
+        noise = noise_gen.augment(noise, cfg.sample_rate, rng)
+    return noise, noise_source
+
+
 def make_example(index: int, speech_files, noise_files, cfg: MixConfig,
                  speech_cache: SourceCache, noise_cache: SourceCache):
     """(noisy, clean, row) for one example index, deterministic in (seed, index)."""
@@ -135,25 +163,8 @@ def make_example(index: int, speech_files, noise_files, cfg: MixConfig,
             sources.append(path2)
         speech = np.concatenate(pieces)[:length]
 
-    use_generated = not noise_files or rng.random() < cfg.generated_noise
-    if use_generated:
-        kind = noise_gen.KINDS[int(rng.integers(len(noise_gen.KINDS)))]
-        segments = []
-        if kind == "babble":
-            for _ in range(int(rng.integers(3, 8))):
-                other = _pick(speech_files, speech_cache, rng)
-                if other is not None and other[0] != path:
-                    segments.append(other[1])
-        noise = noise_gen.generate(kind, length, cfg.sample_rate, rng, segments)
-        noise_source = f"generated:{kind}"
-    else:
-        picked = _pick(noise_files, noise_cache, rng)
-        if picked is None:
-            raise DenoiseError("no readable noise files")
-        noise = fit_length(picked[1], length, rng)
-        noise_source = str(picked[0])
-    if cfg.augment_noise:
-        noise = noise_gen.augment(noise, cfg.sample_rate, rng)
+    noise, noise_source = _draw_noise(speech_files, noise_files, cfg, speech_cache, noise_cache,
+                                      rng, length, exclude=path)
 
     u = rng.random()
     if cfg.snr_weighting == "low":
@@ -161,6 +172,15 @@ def make_example(index: int, speech_files, noise_files, cfg: MixConfig,
     snr = cfg.snr_min + (cfg.snr_max - cfg.snr_min) * u
     if cfg.snr_values:
         snr = float(cfg.snr_values[index % len(cfg.snr_values)])
+    # Draws below exist only when their option is on, so older datasets keep their bytes.
+    if cfg.second_noise and rng.random() < cfg.second_noise:
+        other, other_source = _draw_noise(speech_files, noise_files, cfg, speech_cache, noise_cache,
+                                          rng, length, exclude=path)
+        level = 10 ** (-rng.uniform(0.0, 10.0) / 20) * np.sqrt(power(noise) / max(power(other), 1e-20))
+        noise = noise + level * other
+        noise_source = f"{noise_source}+{other_source}"
+    if cfg.colour_speech and rng.random() < cfg.colour_speech:
+        speech = mic_colouring(speech, cfg.sample_rate, rng)
     noisy, clean = mix_at_snr(speech, noise, snr, speech_dbfs=rng.uniform(-35, -15))
     row = {
         "id": f"{index:06d}",
@@ -277,6 +297,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--augment-noise", action="store_true",
                    help="vary each noise: random spectral tilt, slow level drift, and sometimes "
                         "a second generated noise underneath (helps unseen noises)")
+    p.add_argument("--colour-speech", type=float, default=0.0, metavar="FRACTION",
+                   help="fraction of pairs whose speech (and so the clean target) goes through a "
+                        "random microphone/room colouring: high-pass, tilt, one peak or dip (default 0)")
+    p.add_argument("--second-noise", type=float, default=0.0, metavar="FRACTION",
+                   help="fraction of pairs with a second, independent noise 0-10 dB below the first "
+                        "(scenes with more than one source; default 0)")
     p.add_argument("--dev-fraction", type=float, default=0.0,
                    help="fraction of speech/noise groups held out for the dev split (default 0)")
     p.add_argument("--only-split", choices=["train", "dev"], default=None,
@@ -293,6 +319,10 @@ def main(argv=None) -> int:
     if not 0 <= args.snr_min <= args.snr_max:
         print("error: need 0 <= --snr-min <= --snr-max", file=sys.stderr)
         return 2
+    if not (0 <= args.colour_speech <= 1 and 0 <= args.second_noise <= 1 and 0 <= args.generated_noise <= 1):
+        print("error: --colour-speech, --second-noise and --generated-noise are fractions in [0, 1]",
+              file=sys.stderr)
+        return 2
     if args.count < 1 or args.seconds <= 0:
         print("error: --count and --seconds must be positive", file=sys.stderr)
         return 2
@@ -305,7 +335,8 @@ def main(argv=None) -> int:
                     snr_weighting=args.snr_weighting, seconds=args.seconds, seed=args.seed,
                     generated_noise=args.generated_noise, dev_fraction=args.dev_fraction,
                     augment_noise=args.augment_noise, only_split=args.only_split,
-                    group_regex=args.group_regex)
+                    group_regex=args.group_regex, colour_speech=args.colour_speech,
+                    second_noise=args.second_noise)
     try:
         result = make_dataset(args.clean, args.noise, args.out, args.count, cfg,
                               progress=not args.quiet)
