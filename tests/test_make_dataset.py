@@ -83,6 +83,15 @@ def test_colouring_and_second_noise_are_recorded_and_keep_the_snr(tiny_corpus, t
     assert _digest(tmp_path / "a" / "clean") != _digest(tmp_path / "b" / "clean")
 
 
+def test_speech_level_range_is_respected(tiny_corpus, tmp_path):
+    cfg = MixConfig(seconds=1.0, seed=8, snr_min=10, snr_max=20, speech_dbfs=(-52.0, -48.0))
+    make_dataset([tiny_corpus / "speech"], [tiny_corpus / "noise"], tmp_path, 6, cfg, progress=False)
+    for row in _rows(tmp_path):
+        clean, _ = read_audio(tmp_path / row["clean"])
+        level = 10 * np.log10(np.mean(clean ** 2))
+        assert -52.1 <= level <= -47.9  # quiet enough that the clip guard never scales it
+
+
 def test_dataset_snr_matches_manifest_and_layout(tiny_corpus, tmp_path):
     cfg = MixConfig(sample_rate=8000, snr_min=0, snr_max=40, seconds=1.5, seed=1, generated_noise=0.4)
     result = make_dataset([tiny_corpus / "speech"], [tiny_corpus / "noise"], tmp_path, 12, cfg,
@@ -148,6 +157,8 @@ def test_cli_help_and_bad_arguments(tmp_path, capsys):
                  "--snr-max", "10"]) == 2
     assert main(["--clean", str(tmp_path), "--out", str(tmp_path / "o"), "--colour-speech", "1.5"]) == 2
     assert "fractions in [0, 1]" in capsys.readouterr().err
+    assert main(["--clean", str(tmp_path), "--out", str(tmp_path / "o"), "--speech-dbfs", "-10", "-30"]) == 2
+    assert "--speech-dbfs" in capsys.readouterr().err
 
 
 @needs_shared("speech_8k", "dns_librivox")

@@ -41,6 +41,7 @@ class MixConfig:
     augment_noise: bool = False  # random tilt, level drift and a second layer of noise
     snr_values: tuple = ()  # fixed SNRs used in turn instead of a random draw
     only_split: str | None = None  # "dev": every pair from the held-out groups (evaluation sets)
+    speech_dbfs: tuple = (-35.0, -15.0)  # range of the clean speech's RMS level
     colour_speech: float = 0.0  # fraction of pairs whose speech gets a random mic/room colouring
     second_noise: float = 0.0  # fraction of pairs with a second, independent noise source
 
@@ -181,7 +182,7 @@ def make_example(index: int, speech_files, noise_files, cfg: MixConfig,
         noise_source = f"{noise_source}+{other_source}"
     if cfg.colour_speech and rng.random() < cfg.colour_speech:
         speech = mic_colouring(speech, cfg.sample_rate, rng)
-    noisy, clean = mix_at_snr(speech, noise, snr, speech_dbfs=rng.uniform(-35, -15))
+    noisy, clean = mix_at_snr(speech, noise, snr, speech_dbfs=rng.uniform(*cfg.speech_dbfs))
     row = {
         "id": f"{index:06d}",
         "snr_db": f"{snr_db(clean, noisy - clean):.4f}",
@@ -297,6 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--augment-noise", action="store_true",
                    help="vary each noise: random spectral tilt, slow level drift, and sometimes "
                         "a second generated noise underneath (helps unseen noises)")
+    p.add_argument("--speech-dbfs", type=float, nargs=2, default=[-35.0, -15.0], metavar=("LOW", "HIGH"),
+                   help="range of speech RMS levels in dBFS (default -35 -15); widen it (e.g. -50 -10) "
+                        "for recordings whose level you do not control")
     p.add_argument("--colour-speech", type=float, default=0.0, metavar="FRACTION",
                    help="fraction of pairs whose speech (and so the clean target) goes through a "
                         "random microphone/room colouring: high-pass, tilt, one peak or dip (default 0)")
@@ -323,6 +327,10 @@ def main(argv=None) -> int:
         print("error: --colour-speech, --second-noise and --generated-noise are fractions in [0, 1]",
               file=sys.stderr)
         return 2
+    low, high = args.speech_dbfs
+    if not -100 < low <= high < 0:
+        print("error: --speech-dbfs needs -100 < LOW <= HIGH < 0", file=sys.stderr)
+        return 2
     if args.count < 1 or args.seconds <= 0:
         print("error: --count and --seconds must be positive", file=sys.stderr)
         return 2
@@ -336,7 +344,7 @@ def main(argv=None) -> int:
                     generated_noise=args.generated_noise, dev_fraction=args.dev_fraction,
                     augment_noise=args.augment_noise, only_split=args.only_split,
                     group_regex=args.group_regex, colour_speech=args.colour_speech,
-                    second_noise=args.second_noise)
+                    second_noise=args.second_noise, speech_dbfs=tuple(args.speech_dbfs))
     try:
         result = make_dataset(args.clean, args.noise, args.out, args.count, cfg,
                               progress=not args.quiet)
