@@ -59,7 +59,10 @@ def display_names(models) -> list[str]:
 
 
 def evaluate(models, data_dir, limit=None, plots=None, threads=1,
-             min_gain_db=DEFAULT_MIN_GAIN_DB) -> dict:
+             min_gain_db=DEFAULT_MIN_GAIN_DB, input_gain_db=0.0) -> dict:
+    """Scores per pair and per SNR band. input_gain_db plays every noisy file louder or
+    quieter into the systems (their outputs are scaled back before scoring), to see how
+    a model copes with recordings at another level than its training data."""
     pairs = load_pairs(data_dir)[:limit]
     specs = [read_spec(m) for m in models]
     rates = {s.sample_rate for s in specs}
@@ -72,6 +75,7 @@ def evaluate(models, data_dir, limit=None, plots=None, threads=1,
     streams = {n: StreamDenoiser(m, num_threads=threads, min_gain_db=min_gain_db)
                for n, m in zip(names, models)}
     systems = ["noisy", "wiener"] + list(streams)
+    gain = 10 ** (input_gain_db / 20)
     per_file = []
     try:
         from tqdm import tqdm
@@ -88,9 +92,10 @@ def evaluate(models, data_dir, limit=None, plots=None, threads=1,
         noisy, clean = noisy[:n], clean[:n]
         snr = pair["snr_db"] if pair["snr_db"] is not None else float(
             10 * np.log10(np.sum(clean ** 2) / max(np.sum((noisy - clean) ** 2), 1e-20)))
-        outputs = {"noisy": noisy, "wiener": wiener_denoise(noisy, specs[0])}
+        played = noisy * gain
+        outputs = {"noisy": noisy, "wiener": wiener_denoise(played, specs[0]) / gain}
         for name, sd in streams.items():
-            outputs[name] = denoise(noisy, rate, sd)
+            outputs[name] = denoise(played, rate, sd) / gain
         row = {"name": pair["name"], "snr_db": snr}
         for system, audio in outputs.items():
             row[system] = all_metrics(clean, audio, rate)
@@ -105,6 +110,7 @@ def evaluate(models, data_dir, limit=None, plots=None, threads=1,
             if band:
                 summary[system][snr_band_label(lo, hi)] = _mean(band, system)
     result = {"rate": rate, "pairs": len(per_file), "min_gain_db": min_gain_db,
+              "input_gain_db": input_gain_db,
               "summary": summary, "per_file": per_file,
               "cost": {n: _macs_per_second(s) for n, s in zip(names, specs)}}
     if plots:
@@ -153,15 +159,23 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--min-gain-db", type=parse_gain_db, default=DEFAULT_MIN_GAIN_DB, metavar="DB|none",
                    help=f"attenuation limit of the models, as in runtime.denoise (default {DEFAULT_MIN_GAIN_DB})")
+    p.add_argument("--input-gain-db", type=float, default=0.0, metavar="DB",
+                   help="play the noisy files this much louder (or, negative, quieter) into the "
+                        "systems; outputs are scaled back before scoring (default 0)")
     args = p.parse_args(argv)
+    if not -60 <= args.input_gain_db <= 20:
+        print("error: --input-gain-db must be between -60 and 20", file=sys.stderr)
+        return 2
     try:
-        result = evaluate(args.models, args.data, args.limit, args.plots, args.threads, args.min_gain_db)
+        result = evaluate(args.models, args.data, args.limit, args.plots, args.threads, args.min_gain_db,
+                          args.input_gain_db)
     except DenoiseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"{result['pairs']} pairs from {args.data}, scored at {result['rate']} Hz "
           f"(PESQ {'narrow' if result['rate'] == 8000 else 'wide'}-band), "
-          f"models at min gain {result['min_gain_db']} dB")
+          f"models at min gain {result['min_gain_db']} dB"
+          + (f", input played {args.input_gain_db:+g} dB" if args.input_gain_db else ""))
     print(markdown(result))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

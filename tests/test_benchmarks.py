@@ -67,6 +67,22 @@ def test_quality_min_gain_zero_db_scores_the_model_as_the_noisy_input(exported, 
     assert abs(noisy["si_sdr"] - ours["si_sdr"]) < 0.01 and abs(noisy["pesq"] - ours["pesq"]) < 0.01
 
 
+def test_quality_input_gain_changes_what_the_systems_hear_not_the_reference(exported, tiny_mix, tmp_path):
+    model = exported[("crnn", "int8")][0]
+    results = {}
+    for db in ("0", "-30"):
+        out = tmp_path / f"g{db}.json"
+        assert quality.main([str(model), "--data", str(tiny_mix), "--limit", "2", "--input-gain-db", db,
+                             "--json", str(out)]) == 0
+        results[db] = json.loads(out.read_text())
+    assert results["-30"]["input_gain_db"] == -30
+    same, quiet = results["0"]["summary"], results["-30"]["summary"]
+    assert same["noisy"]["all"] == quiet["noisy"]["all"]  # the unprocessed row is the file itself
+    # a model fed 30 dB quieter features produces a different output
+    assert abs(same[model.name]["all"]["si_sdr"] - quiet[model.name]["all"]["si_sdr"]) > 0.05
+    assert quality.main([str(model), "--data", str(tiny_mix), "--input-gain-db", "-90"]) == 2
+
+
 @needs_shared("paired_16k", "voicebank_demand")
 def test_quality_on_voicebank_demand_resampled(exported, tmp_path, capsys):
     out = tmp_path / "vb.json"
