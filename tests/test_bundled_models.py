@@ -56,18 +56,32 @@ def test_readme_quickstart_makes_an_example_and_cleans_it(tmp_path):
 VB = SHARED_DATA / "paired_16k" / "voicebank_demand"
 
 
-@needs_shared("paired_16k", "voicebank_demand")
-@pytest.mark.parametrize("name", BUNDLED)
-def test_bundled_model_improves_real_noisy_recordings(name):
-    """Six VoiceBank-DEMAND test pairs (real recordings, unseen speakers and noises), at 8 kHz."""
-    stream = StreamDenoiser(MODELS_DIR / name)
+def _voicebank_gains(model_path, input_gain_db=0.0):
+    """Mean (PESQ, SI-SDR) gains on six VoiceBank-DEMAND test pairs (real recordings, unseen
+    speakers and noises) at 8 kHz, the noisy input played input_gain_db louder/quieter."""
+    stream = StreamDenoiser(model_path)
+    gain = 10 ** (input_gain_db / 20)
     gains_pesq, gains_sdr = [], []
     for noisy_path in sorted((VB / "noisy").glob("*"))[:6]:
         noisy, r1 = read_audio(noisy_path)
         clean, r2 = read_audio(VB / "clean" / noisy_path.name)
         noisy, clean = resample(noisy, r1, 8000), resample(clean, r2, 8000)
-        out = denoise(noisy, 8000, stream)
+        out = denoise(noisy * gain, 8000, stream) / gain
         gains_pesq.append(pesq_score(clean, out, 8000) - pesq_score(clean, noisy, 8000))
         gains_sdr.append(si_sdr(clean, out) - si_sdr(clean, noisy))
-    assert np.mean(gains_sdr) > 2.0, gains_sdr
-    assert np.mean(gains_pesq) > 0.03, gains_pesq
+    return np.mean(gains_pesq), np.mean(gains_sdr)
+
+
+@needs_shared("paired_16k", "voicebank_demand")
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_model_improves_real_noisy_recordings(name):
+    pesq_gain, sdr_gain = _voicebank_gains(MODELS_DIR / name)
+    assert sdr_gain > 2.0 and pesq_gain > 0.03, (pesq_gain, sdr_gain)
+
+
+@needs_shared("paired_16k", "voicebank_demand")
+def test_default_model_still_helps_recordings_20_db_quieter():
+    """The default was trained on speech at -50 to -10 dBFS; at ~-42 dBFS it must still help
+    (the bundled CR-CED, trained at -35 to -15, does not: see MODEL_CARD.md)."""
+    pesq_gain, sdr_gain = _voicebank_gains(default_model_path(), input_gain_db=-20)
+    assert sdr_gain > 3.0 and pesq_gain > 0.08, (pesq_gain, sdr_gain)
