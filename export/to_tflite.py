@@ -133,15 +133,17 @@ def convert(keras_model, quant: str, representative=None, streaming_crnn: bool =
 
 
 def export(run_dir, quant: str = "int8", out=None, calibration=None, weights: str = "best",
-           lstm_cell: str = "float") -> dict:
+           lstm_cell: str = "float", dense_head: bool = False) -> dict:
     """Write the .tflite and return a report (sizes, errors, ops)."""
-    from training.models import crnn_stream, macs_per_frame, build
+    from training.models import build, copy_cr_ced_weights, cr_ced_for_export, crnn_stream, macs_per_frame
     from training.train import load_run
 
     from .inspect_ops import summary
 
     model, spec, cfg = load_run(run_dir, weights)
     kind = cfg["model"]
+    if dense_head and kind != "cr-ced":
+        raise DenoiseError("--dense-head unrolls CR-CED's last convolution; this run is a CRNN")
     if quant == "int8" and spec.output_kind != "mask":
         raise DenoiseError(f"{run_dir} predicts magnitudes, which are unbounded: int8 needs the "
                            f"mask output (train with --target mask); export float32 or float16")
@@ -169,13 +171,12 @@ def export(run_dir, quant: str = "int8", out=None, calibration=None, weights: st
     else:
         from training.enhance import model_inputs
 
+        to_convert = cr_ced_for_export(spec, dense_head=dense_head)
         if cfg.get("qat"):
             from training.qat import quantize
 
-            to_convert = quantize(build(kind, spec, batch_size=1, **size), kind)
-        else:
-            to_convert = build(kind, spec, batch_size=1, **size)
-        to_convert.set_weights(model.get_weights())
+            to_convert = quantize(to_convert, kind)
+        copy_cr_ced_weights(model, to_convert)
         calib = np.concatenate([model_inputs(a, spec)[1][::4] for a in audio])
 
         def representative():
@@ -186,6 +187,8 @@ def export(run_dir, quant: str = "int8", out=None, calibration=None, weights: st
             "qat": bool(cfg.get("qat")), "model": kind}
     if float_ops:
         info["float_ops"] = list(float_ops)
+    if dense_head:
+        info["dense_head"] = True
     spec = spec.replace(info=info)
     flat = convert(to_convert, quant, representative, streaming_crnn=kind == "crnn",
                    float_ops=float_ops)
@@ -238,13 +241,18 @@ def build_parser():
     p.add_argument("--lstm-cell", choices=["float", "int8"], default="float",
                    help="CRNN int8 only: keep the LSTM cell's element-wise ops float32 (default; "
                         "no weights, no drift) or make the model fully integer")
+    p.add_argument("--dense-head", action="store_true",
+                   help="CR-CED only: unroll the last convolution (129 bins x 8 channels -> 129) "
+                        "into one matrix product, ~40 us faster per frame in int8 here, for "
+                        "133 KB more weights (the file is then ~180 KB instead of 47 KB)")
     return p
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        r = export(args.run_dir, args.quant, args.out, args.calibration, args.weights, args.lstm_cell)
+        r = export(args.run_dir, args.quant, args.out, args.calibration, args.weights, args.lstm_cell,
+                   args.dense_head)
     except DenoiseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -128,4 +128,31 @@ def test_qat_fine_tune_exports_to_full_int8(kind, tiny_runs, tiny_mix, tmp_path)
     report = export(out, "int8", path, lstm_cell="int8")
     assert report["all_compute_int8"]
     assert report["output_snr_db"] > 15
-    TfliteDenoiserModel(path)  # binds frame/h_in/c_in -> mask/h_out/c_out, or the single I/O
+    model = TfliteDenoiserModel(path)  # binds frame/h_in/c_in -> mask/h_out/c_out, or the single I/O
+    if kind == "cr-ced":
+        # the unrolled head holds the same int8 weights and scale as the conv it replaces
+        dense = export(out, "int8", tmp_path / "dense.tflite", dense_head=True)
+        assert dense["all_compute_int8"] and dense["ops"]["FULLY_CONNECTED"] == 1
+        other = TfliteDenoiserModel(tmp_path / "dense.tflite")
+        rng = np.random.default_rng(0)
+        for _ in range(20):
+            x = rng.normal(size=model.input_shape).astype(np.float32)
+            np.testing.assert_allclose(other(x), model(x), atol=1.5 / 256)
+
+
+@pytest.mark.parametrize("dense_head", [False, True])
+def test_cr_ced_export_layout_computes_the_trained_function(dense_head, tiny_runs, tmp_path):
+    """The export graph (context frames as the first conv's channels; optionally the last
+    conv unrolled into one matrix) matches the training graph in Keras."""
+    from export.to_tflite import export
+
+    report = export(tiny_runs["cr-ced"], "float32", tmp_path / "m.tflite", dense_head=dense_head)
+    assert report["max_abs_error"] <= 1e-5
+    assert report["ops"].get("FULLY_CONNECTED", 0) == int(dense_head)
+    assert report["ops"]["CONV_2D"] == 16 - int(dense_head)
+    assert read_spec(tmp_path / "m.tflite").info.get("dense_head", False) is dense_head
+
+
+def test_dense_head_is_refused_for_the_crnn(tiny_runs, tmp_path, capsys):
+    assert main([str(tiny_runs["crnn"]), "--dense-head", "--out", str(tmp_path / "x.tflite")]) == 1
+    assert "CR-CED" in capsys.readouterr().err

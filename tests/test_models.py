@@ -4,7 +4,7 @@ import pytest
 from runtime.spec import preset
 
 tf = pytest.importorskip("tensorflow")
-from training.models import cr_ced, crnn, crnn_stream, macs_per_frame  # noqa: E402
+from training.models import banded_matrix, cr_ced, crnn, crnn_stream, macs_per_frame  # noqa: E402
 
 
 def test_cr_ced_has_about_33k_parameters_at_129_bins():
@@ -52,3 +52,16 @@ def test_crnn_stream_model_shares_weights_and_matches_sequence(rng):
         m, h, c = stream([x[:, t:t + 1], h, c])
         outs.append(m.numpy()[0, 0])
     assert np.max(np.abs(np.array(outs) - ref)) < 1e-5
+
+
+def test_banded_matrix_is_the_same_padded_convolution():
+    """x (bins, channels) flattened bin-major, times the matrix, equals the 'same'-padded
+    (bins x 1) convolution with one output channel that it unrolls."""
+    rng = np.random.default_rng(1)
+    bins, channels = 9, 3
+    kernel = rng.normal(size=(bins, 1, channels, 1))
+    x = rng.normal(size=(bins, channels))
+    half = (bins - 1) // 2
+    padded = np.pad(x, ((half, half), (0, 0)))
+    direct = np.array([np.sum(padded[f:f + bins] * kernel[:, 0, :, 0]) for f in range(bins)])
+    np.testing.assert_allclose(x.reshape(-1) @ banded_matrix(kernel), direct, rtol=1e-12)
