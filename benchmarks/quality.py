@@ -5,7 +5,9 @@
 DIR is a manifest directory (training.make_dataset) or a folder with clean/ and noisy/
 holding files of the same names (VoiceBank-DEMAND layout). Everything is scored at the
 model's sample rate (PESQ narrow-band at 8 kHz, wide-band at 16 kHz): pairs at other
-rates are resampled first. Rows: the unprocessed input, a Wiener-filter baseline and each
+rates are resampled first. --score-rate 16000 instead scores 8 kHz models on 16 kHz
+audio the way runtime.denoise processes it (resampled for the model and back, the band
+above 4 kHz kept or dropped as --high-band says), against a Wiener filter run at 16 kHz. Rows: the unprocessed input, a Wiener-filter baseline and each
 model (float and int8 side by side when both are given).
 """
 from __future__ import annotations
@@ -23,12 +25,13 @@ from runtime.errors import DenoiseError
 from runtime.metrics import all_metrics, snr_band_label
 from runtime.model_file import read_spec
 from runtime.denoise import parse_gain_db
-from runtime.offline import denoise
+from runtime.offline import HIGH_BAND_MODES, denoise
 from runtime.stream import DEFAULT_MIN_GAIN_DB, StreamDenoiser
 
 from .baseline import wiener_denoise
 
 SNR_BANDS = (-np.inf, 2.5, 7.5, 12.5, np.inf)
+SCORE_RATES = (8000, 16000)
 
 
 def load_pairs(data_dir) -> list[dict]:
@@ -59,16 +62,23 @@ def display_names(models) -> list[str]:
 
 
 def evaluate(models, data_dir, limit=None, plots=None, threads=1,
-             min_gain_db=DEFAULT_MIN_GAIN_DB, input_gain_db=0.0) -> dict:
+             min_gain_db=DEFAULT_MIN_GAIN_DB, input_gain_db=0.0, score_rate=None,
+             high_band="gain") -> dict:
     """Scores per pair and per SNR band. input_gain_db plays every noisy file louder or
     quieter into the systems (their outputs are scaled back before scoring), to see how
-    a model copes with recordings at another level than its training data."""
+    a model copes with recordings at another level than its training data. score_rate
+    (8000 or 16000; default the models' rate) is the rate audio is scored at."""
     pairs = load_pairs(data_dir)[:limit]
     specs = [read_spec(m) for m in models]
     rates = {s.sample_rate for s in specs}
     if len(rates) != 1:
         raise DenoiseError(f"models disagree on sample rate {sorted(rates)}; compare one rate at a time")
-    rate = rates.pop()
+    model_rate = rates.pop()
+    rate = score_rate or model_rate
+    if rate not in SCORE_RATES:
+        raise DenoiseError(f"PESQ scores at {' or '.join(map(str, SCORE_RATES))} Hz, not {rate}")
+    # the baseline runs at the scoring rate with the models' frame and hop durations
+    wiener_spec = scaled_spec(specs[0], rate)
     names = display_names(models)
     if len(set(names)) < len(names):
         raise DenoiseError("two models share a folder and file name; give each model once")
@@ -93,9 +103,9 @@ def evaluate(models, data_dir, limit=None, plots=None, threads=1,
         snr = pair["snr_db"] if pair["snr_db"] is not None else float(
             10 * np.log10(np.sum(clean ** 2) / max(np.sum((noisy - clean) ** 2), 1e-20)))
         played = noisy * gain
-        outputs = {"noisy": noisy, "wiener": wiener_denoise(played, specs[0]) / gain}
+        outputs = {"noisy": noisy, "wiener": wiener_denoise(played, wiener_spec) / gain}
         for name, sd in streams.items():
-            outputs[name] = denoise(played, rate, sd) / gain
+            outputs[name] = denoise(played, rate, sd, high_band=high_band) / gain
         row = {"name": pair["name"], "snr_db": snr}
         for system, audio in outputs.items():
             row[system] = all_metrics(clean, audio, rate)
@@ -109,8 +119,8 @@ def evaluate(models, data_dir, limit=None, plots=None, threads=1,
             band = [r for r in per_file if lo <= r["snr_db"] < hi]
             if band:
                 summary[system][snr_band_label(lo, hi)] = _mean(band, system)
-    result = {"rate": rate, "pairs": len(per_file), "min_gain_db": min_gain_db,
-              "input_gain_db": input_gain_db,
+    result = {"rate": rate, "model_rate": model_rate, "pairs": len(per_file), "min_gain_db": min_gain_db,
+              "input_gain_db": input_gain_db, "high_band": high_band if rate > model_rate else None,
               "summary": summary, "per_file": per_file,
               "cost": {n: _macs_per_second(s) for n, s in zip(names, specs)}}
     if plots:
@@ -118,10 +128,20 @@ def evaluate(models, data_dir, limit=None, plots=None, threads=1,
 
         Path(plots).mkdir(parents=True, exist_ok=True)
         snr, name, clean, outputs = example
-        spectrograms(Path(plots) / f"spectrograms_{name}.png", clean, outputs, specs[0],
+        spectrograms(Path(plots) / f"spectrograms_{name}.png", clean, outputs, wiener_spec,
                      title=f"{name} ({snr:.1f} dB SNR)")
         quality_vs_cost(Path(plots) / "quality_vs_cost.png", result)
     return result
+
+
+def scaled_spec(spec, rate: int):
+    """spec's frame and hop durations at another sample rate (for the Wiener baseline)."""
+    if rate == spec.sample_rate:
+        return spec
+    hop = max(1, round(spec.hop * rate / spec.sample_rate))
+    n_fft = hop * (spec.n_fft // spec.hop)
+    return spec.replace(sample_rate=rate, hop=hop, n_fft=n_fft, win_length=n_fft,
+                        feature_mean=[], feature_std=[])
 
 
 def _macs_per_second(spec):
@@ -162,20 +182,28 @@ def main(argv=None) -> int:
     p.add_argument("--input-gain-db", type=float, default=0.0, metavar="DB",
                    help="play the noisy files this much louder (or, negative, quieter) into the "
                         "systems; outputs are scaled back before scoring (default 0)")
+    p.add_argument("--score-rate", type=int, choices=SCORE_RATES, default=None, metavar="HZ",
+                   help="score at 8000 or 16000 Hz (default: the models' rate); at 16000, 8 kHz "
+                        "models run as runtime.denoise runs them on 16 kHz files")
+    p.add_argument("--high-band", choices=HIGH_BAND_MODES, default="gain",
+                   help="with --score-rate above the models' rate: keep the band above their "
+                        "Nyquist scaled by their gain (default, as runtime.denoise) or drop it")
     args = p.parse_args(argv)
     if not -60 <= args.input_gain_db <= 20:
         print("error: --input-gain-db must be between -60 and 20", file=sys.stderr)
         return 2
     try:
         result = evaluate(args.models, args.data, args.limit, args.plots, args.threads, args.min_gain_db,
-                          args.input_gain_db)
+                          args.input_gain_db, args.score_rate, args.high_band)
     except DenoiseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"{result['pairs']} pairs from {args.data}, scored at {result['rate']} Hz "
           f"(PESQ {'narrow' if result['rate'] == 8000 else 'wide'}-band), "
           f"models at min gain {result['min_gain_db']} dB"
-          + (f", input played {args.input_gain_db:+g} dB" if args.input_gain_db else ""))
+          + (f", input played {args.input_gain_db:+g} dB" if args.input_gain_db else "")
+          + (f", {result['model_rate']} Hz models with the high band {result['high_band']}"
+             if result["high_band"] else ""))
     print(markdown(result))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .audio_io import AUDIO_EXTENSIONS, find_audio_files, read_audio, write_audio
 from .errors import DenoiseError
-from .offline import denoise
+from .offline import HIGH_BAND_MODES, denoise
 from .stream import DEFAULT_MIN_GAIN_DB, StreamDenoiser
 
 
@@ -60,6 +60,10 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1)")
     p.add_argument("--min-gain-db", type=parse_gain_db, default=DEFAULT_MIN_GAIN_DB, metavar="DB|none",
                    help=f"attenuation limit in dB (default {DEFAULT_MIN_GAIN_DB:g}); 'none' removes it")
+    p.add_argument("--high-band", choices=HIGH_BAND_MODES, default="gain",
+                   help="input above the model's Nyquist (e.g. 4-8 kHz of a 16 kHz file): 'gain' keeps "
+                        "it, scaled by the model's gain at the top of its band (default); 'drop' "
+                        "returns band-limited audio")
     p.add_argument("--verbose", action="store_true", help="report the model, spec and interpreter")
     args = p.parse_args(argv)
     warnings.simplefilter("always")
@@ -91,7 +95,7 @@ def main(argv=None) -> int:
             import soundfile as sf
 
             subtype = sf.info(str(src)).subtype if src.suffix.lower() != ".mp3" else None
-            out = denoise(audio, rate, stream)
+            out = denoise(audio, rate, stream, high_band=args.high_band)
             write_audio(dst, out, rate, subtype=subtype if dst.suffix == src.suffix else None)
             if bar is not None:
                 bar.update(1)

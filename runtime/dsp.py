@@ -77,6 +77,25 @@ def istft(spectra: np.ndarray, spec: FeatureSpec, num_samples: int | None = None
     return out[start:start + num_samples]
 
 
+def band_gain(reference: np.ndarray, processed: np.ndarray, spec: FeatureSpec,
+              low_hz: float) -> np.ndarray:
+    """The gain that processing applied to the band from ``low_hz`` to Nyquist, per sample.
+
+    Per frame, the square root of the band energy of ``processed`` over that of
+    ``reference`` (same length and alignment), clipped to [0, 1] and interpolated between
+    frame centres: (len(reference),). Frames whose reference band is silent get gain 1.
+    """
+    lo = int(np.ceil(low_hz * spec.n_fft / spec.sample_rate))
+    if not 0 < lo < spec.n_bins:
+        raise SpecError(f"band from {low_hz} Hz is outside 0..{spec.sample_rate / 2} Hz")
+    e_ref = np.sum(np.abs(stft(reference, spec)[:, lo:]) ** 2, axis=1)
+    e_out = np.sum(np.abs(stft(processed, spec)[:, lo:]) ** 2, axis=1)
+    silent = e_ref <= 1e-20
+    gain = np.where(silent, 1.0, np.sqrt(e_out / np.where(silent, 1.0, e_ref)))
+    centres = np.arange(len(gain)) * spec.hop - spec.latency_samples + spec.n_fft / 2
+    return np.interp(np.arange(len(reference)), centres, np.clip(gain, 0.0, 1.0))
+
+
 def log_magnitude(magnitude: np.ndarray, spec: FeatureSpec) -> np.ndarray:
     """Un-normalised feature log(|X| + eps); what normalisation statistics are measured on."""
     return np.log(np.asarray(magnitude, dtype=np.float64) + spec.log_eps)

@@ -94,6 +94,30 @@ def test_quality_on_voicebank_demand_resampled(exported, tmp_path, capsys):
     assert "narrow-band" in capsys.readouterr().out
 
 
+@needs_shared("paired_16k", "voicebank_demand")
+def test_quality_scores_an_8k_model_on_16k_audio_with_and_without_the_high_band(tmp_path, capsys):
+    """--score-rate 16000: wide-band PESQ of what runtime.denoise returns for 16 kHz files;
+    the bundled default scores better keeping the band above 4 kHz than dropping it."""
+    from runtime.stream import default_model_path
+
+    data = SHARED_DATA / "paired_16k" / "voicebank_demand"
+    model = default_model_path()
+    results = {}
+    for mode in ("gain", "drop"):
+        out = tmp_path / f"{mode}.json"
+        assert quality.main([str(model), "--data", str(data), "--limit", "4", "--score-rate", "16000",
+                             "--high-band", mode, "--json", str(out), "--plots", str(tmp_path / mode)]) == 0
+        results[mode] = json.loads(out.read_text())
+    assert results["gain"]["rate"] == 16000 and results["gain"]["model_rate"] == 8000
+    assert "wide-band" in capsys.readouterr().out
+    kept, dropped = (results[m]["summary"][model.name]["all"]["pesq"] for m in ("gain", "drop"))
+    assert kept > dropped + 0.02
+    assert results["gain"]["summary"]["noisy"] == results["drop"]["summary"]["noisy"]
+    with pytest.raises(SystemExit) as exc:  # PESQ has no 44.1 kHz mode
+        quality.main([str(model), "--data", str(data), "--score-rate", "44100"])
+    assert exc.value.code == 2
+
+
 def test_quality_keeps_a_row_for_each_model_when_file_names_repeat(exported, tiny_mix, tmp_path):
     import shutil
 

@@ -30,6 +30,19 @@ def test_file_in_file_out_keeps_format_rate_and_length(model, tmp_path, rng):
     assert "interpreter: ai_edge_litert" in res.stderr
 
 
+def test_high_band_drop_returns_band_limited_audio(model, tmp_path, rng):
+    src = tmp_path / "in.wav"
+    sf.write(src, rng.standard_normal(16000) * 0.1, 16000)
+    energies = {}
+    for mode in ("gain", "drop"):
+        res = cli(src, "-o", tmp_path / f"{mode}.wav", "--model", model, "--high-band", mode)
+        assert res.returncode == 0, res.stderr
+        y, _ = sf.read(str(tmp_path / f"{mode}.wav"))
+        spectrum = np.abs(np.fft.rfft(y)) ** 2
+        energies[mode] = spectrum[np.fft.rfftfreq(len(y), 1 / 16000) > 4400].sum()
+    assert energies["drop"] < 1e-3 * energies["gain"]
+
+
 def test_folder_in_folder_out(model, tmp_path, rng):
     (tmp_path / "in" / "sub").mkdir(parents=True)
     for name in ("a.wav", "sub/b.wav"):

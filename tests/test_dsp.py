@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from runtime import dsp
+from runtime.errors import SpecError
 from runtime.spec import preset
 
 
@@ -80,3 +81,19 @@ def test_magnitude_output_kind_reconstructs_with_noisy_phase(rng):
     X = dsp.stft(x, spec)
     y = dsp.istft(dsp.apply_output(X, np.abs(X), spec), spec, len(x))
     assert np.max(np.abs(y - x)) < 1e-6
+
+
+def test_band_gain_measures_the_gain_applied_above_a_frequency(rng):
+    from runtime.dsp import band_gain
+
+    spec = preset("paper8k")
+    x = rng.standard_normal(8000)
+    np.testing.assert_allclose(band_gain(x, 0.5 * x, spec, 3000.0), 0.5, atol=1e-9)
+    assert np.all(band_gain(np.zeros(8000), np.zeros(8000), spec, 3000.0) == 1.0)
+    # a gain that changes halfway shows up around the change, smoothed over a frame
+    y = x.copy()
+    y[4000:] *= 0.1
+    g = band_gain(x, y, spec, 3000.0)
+    assert abs(g[1000] - 1.0) < 1e-6 and abs(g[7000] - 0.1) < 1e-6
+    with pytest.raises(SpecError):
+        band_gain(x, x, spec, 5000.0)

@@ -80,6 +80,33 @@ def test_other_sample_rates_are_resampled_and_keep_length(rng):
     assert y.shape == x.shape
 
 
+def _band_energy(x, rate, lo_hz, hi_hz):
+    spectrum = np.abs(np.fft.rfft(x)) ** 2
+    freqs = np.fft.rfftfreq(len(x), 1 / rate)
+    return spectrum[(freqs >= lo_hz) & (freqs < hi_hz)].sum()
+
+
+@pytest.mark.parametrize("rate", [16000, 48000])
+def test_high_band_is_kept_with_the_models_gain(rate, rng):
+    """An input above the model's rate keeps its band above 4 kHz, scaled by the gain the
+    model applied at the top of its own band: the identity gives the input back, a
+    constant mask c gives c * input; 'drop' returns the band-limited signal."""
+    x = rng.standard_normal(rate) * 0.1
+    identity = StreamDenoiser(IdentityModel(preset("paper8k")))
+    np.testing.assert_allclose(denoise(x, rate, identity), x, atol=1e-4)
+
+    quarter = IdentityModel(preset("paper8k"))
+    quarter.mask = np.full_like(quarter.mask, 0.25)
+    y = denoise(x, rate, StreamDenoiser(quarter, min_gain_db=None))
+    np.testing.assert_allclose(y, 0.25 * x, atol=1e-4)
+
+    dropped = denoise(x, rate, identity, high_band="drop")
+    assert _band_energy(dropped, rate, 4400, rate / 2) < 1e-4 * _band_energy(x, rate, 4400, rate / 2)
+    assert _band_energy(dropped, rate, 0, 3600) == pytest.approx(_band_energy(x, rate, 0, 3600), rel=1e-3)
+    with pytest.raises(AudioError, match="high_band"):
+        denoise(x, rate, identity, high_band="keep")
+
+
 def test_min_gain_limits_attenuation(exported, rng):
     path, _ = exported[("cr-ced", "float32")]
     x = rng.standard_normal(4000) * 0.1
