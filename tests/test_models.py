@@ -65,3 +65,25 @@ def test_banded_matrix_is_the_same_padded_convolution():
     padded = np.pad(x, ((half, half), (0, 0)))
     direct = np.array([np.sum(padded[f:f + bins] * kernel[:, 0, :, 0]) for f in range(bins)])
     np.testing.assert_allclose(x.reshape(-1) @ banded_matrix(kernel), direct, rtol=1e-12)
+
+
+def test_grown_crnn_computes_what_the_small_one_did_and_its_new_units_can_learn():
+    from training.models import grow_crnn
+
+    spec = preset("paper8k", model_kind="crnn", context_frames=1)
+    small = crnn(spec, proj=16, units=8)
+    for w in small.weights:  # non-trivial BatchNorm statistics and biases too
+        w.assign(np.random.default_rng(len(w.name)).uniform(0.05, 0.3, w.shape).astype(np.float32))
+    large = crnn(spec, proj=24, units=12)
+    grow_crnn(small, large, seed=0)
+    x = np.random.default_rng(2).normal(size=(2, 30, spec.n_bins)).astype(np.float32)
+    before = small(x).numpy()
+    assert np.all(np.isfinite(before)) and before.std() > 1e-3
+    np.testing.assert_allclose(large(x).numpy(), before, atol=1e-5)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(large(x) ** 2)
+    mask_kernel = large.get_layer("mask").kernel
+    grad = tape.gradient(loss, mask_kernel).numpy()
+    assert np.abs(grad[8:]).max() > 0  # the new units' outgoing weights start learning
+    with pytest.raises(ValueError, match="encoder|grow"):
+        grow_crnn(small, crnn(spec, channels=(8, 8), proj=16, units=8))

@@ -173,6 +173,59 @@ def _crnn_graph(spec, frames, state_inputs, *, channels, proj, units, stream):
 CRNN_DEFAULTS = dict(channels=(16, 16), proj=128, units=128)
 
 
+def grow_crnn(small: keras.Model, large: keras.Model, seed: int = 0, scale: float = 0.05) -> None:
+    """Load a trained CRNN into a wider one (more projection and/or LSTM units, the same
+    encoder) so that ``large`` computes exactly what ``small`` did.
+
+    New units start with small random weights in and zero weights out: the old units
+    never see them, so the function is unchanged, yet their outgoing weights get non-zero
+    gradients at once. This turns extra capacity into a fine-tune instead of a new run.
+    """
+    rng = np.random.default_rng(seed)
+    old, new = {l.name: l for l in small.layers}, {l.name: l for l in large.layers}
+    if set(old) != set(new):
+        raise ValueError("the two models are not the same CRNN graph")
+    for name, layer in new.items():
+        src = [w.numpy() for w in old[name].weights]
+        dst = [w.numpy() for w in layer.weights]
+        if all(a.shape == b.shape for a, b in zip(src, dst)):
+            layer.set_weights(src)
+            continue
+        if name == "proj":
+            kernel, bias = dst[0] * 0, dst[1] * 0
+            kernel[:, :src[0].shape[1]] = src[0]
+            kernel[:, src[0].shape[1]:] = rng.normal(0, scale, kernel[:, src[0].shape[1]:].shape)
+            bias[:len(src[1])] = src[1]
+            layer.set_weights([kernel, bias])
+        elif name == "lstm":
+            layer.set_weights(_grow_lstm(*src, *[a.shape for a in dst], rng, scale))
+        elif name == "mask" or name == "compressed":
+            kernel = np.zeros(dst[0].shape, dst[0].dtype)
+            kernel[:src[0].shape[0]] = src[0]
+            layer.set_weights([kernel, src[1]])
+        else:
+            raise ValueError(f"layer {name} changed shape; only proj and the LSTM can grow")
+
+
+def _grow_lstm(kernel, recurrent, bias, kernel_shape, recurrent_shape, bias_shape, rng, scale):
+    """Keras LSTM weights (gates i, f, c, o side by side) with more inputs and units."""
+    n_in, units = kernel.shape[0], recurrent.shape[0]
+    new_in, new_units = kernel_shape[0], recurrent_shape[0]
+    k = np.zeros(kernel_shape, kernel.dtype)
+    r = np.zeros(recurrent_shape, recurrent.dtype)
+    b = np.zeros(bias_shape, bias.dtype)
+    for gate in range(4):
+        o, n = slice(gate * units, (gate + 1) * units), gate * new_units
+        k[:n_in, n:n + units] = kernel[:, o]          # old units: old inputs only
+        r[:units, n:n + units] = recurrent[:, o]
+        b[n:n + units] = bias[o]
+        fresh = slice(n + units, n + new_units)       # new units: see everything
+        k[:, fresh] = rng.normal(0, scale, (new_in, new_units - units))
+        r[:, fresh] = rng.normal(0, scale, (new_units, new_units - units))
+        b[fresh] = 1.0 if gate == 1 else 0.0          # forget-gate bias 1, as Keras does
+    return [k, r, b]
+
+
 def crnn(spec: FeatureSpec, **size) -> keras.Model:
     """Causal CRNN for training on sequences: (batch, T, bins) -> mask (batch, T, bins)."""
     cfg = {**CRNN_DEFAULTS, **size}

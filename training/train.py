@@ -138,7 +138,7 @@ def train(args) -> dict:
     import tf_keras as keras
 
     from . import pipeline
-    from .models import build, macs_per_frame
+    from .models import CRNN_DEFAULTS, build, grow_crnn, macs_per_frame
 
     keras.utils.set_random_seed(args.seed)
     out = Path(args.out)
@@ -170,6 +170,15 @@ def train(args) -> dict:
                                f"bounded mask output (--target mask)")
         if args.model and args.model != kind:
             raise DenoiseError(f"--model {args.model} but {args.from_run} holds a {kind} model")
+        grow = crnn_size(args, kind)
+        if grow:
+            if args.qat or "channels" in grow:
+                raise DenoiseError("with --from, only --units/--proj may be given (to widen the CRNN "
+                                   "for a float fine-tune); the encoder channels stay the run's")
+            merged = {**CRNN_DEFAULTS, **size, **grow}
+            if any(merged[k] < {**CRNN_DEFAULTS, **size}[k] for k in grow):
+                raise DenoiseError("--units/--proj with --from can only grow the CRNN")
+            size = {**size, **grow}
     else:
         kind = args.model or "cr-ced"
         size = crnn_size(args, kind)
@@ -209,7 +218,7 @@ def train(args) -> dict:
         else:
             model = build(kind, spec, **size)
             if base_model is not None:
-                model.set_weights(base_model.get_weights())
+                grow_crnn(base_model, model, seed=args.seed)  # = set_weights when the size is the same
         loss = spectral_loss if spec.output_kind == "mask" else magnitude_loss
         model.compile(optimizer=keras.optimizers.Adam(args.lr), loss=loss,
                       jit_compile=use_jit)
