@@ -44,6 +44,8 @@ class MixConfig:
     speech_dbfs: tuple = (-35.0, -15.0)  # range of the clean speech's RMS level
     colour_speech: float = 0.0  # fraction of pairs whose speech gets a random mic/room colouring
     second_noise: float = 0.0  # fraction of pairs with a second, independent noise source
+    more_noise_kinds: bool = False  # generated noise also draws music, tonal alarms, modulated noise
+    noise_speed: float = 0.0  # fraction of recorded noises played 0.7-1.4x as fast
 
 
 def group_of(path: Path, regex: str | None) -> str:
@@ -118,7 +120,8 @@ def _draw_noise(speech_files, noise_files, cfg: MixConfig, speech_cache, noise_c
     cfg.generated_noise (babble uses speakers other than ``exclude``)."""
     use_generated = not noise_files or rng.random() < cfg.generated_noise
     if use_generated:
-        kind = noise_gen.KINDS[int(rng.integers(len(noise_gen.KINDS)))]
+        kinds = noise_gen.KINDS + (noise_gen.EXTRA_KINDS if cfg.more_noise_kinds else ())
+        kind = kinds[int(rng.integers(len(kinds)))]
         segments = []
         if kind == "babble":
             for _ in range(int(rng.integers(3, 8))):
@@ -131,8 +134,12 @@ def _draw_noise(speech_files, noise_files, cfg: MixConfig, speech_cache, noise_c
         picked = _pick(noise_files, noise_cache, rng)
         if picked is None:
             raise DenoiseError("no readable noise files")
-        noise = fit_length(picked[1], length, rng)
-        noise_source = str(picked[0])
+        noise, noise_source = picked[1], str(picked[0])
+        if cfg.noise_speed and rng.random() < cfg.noise_speed:
+            factor = float(np.exp(rng.uniform(np.log(0.7), np.log(1.4))))
+            noise = noise_gen.speed_change(noise, factor)
+            noise_source = f"{noise_source}@{factor:.2f}x"
+        noise = fit_length(noise, length, rng)
     if cfg.augment_noise:
         noise = noise_gen.augment(noise, cfg.sample_rate, rng)
     return noise, noise_source
@@ -307,6 +314,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--second-noise", type=float, default=0.0, metavar="FRACTION",
                    help="fraction of pairs with a second, independent noise 0-10 dB below the first "
                         "(scenes with more than one source; default 0)")
+    p.add_argument("--more-noise-kinds", action="store_true",
+                   help="generated noise also includes background music, sirens/alarms/beeps and "
+                        "slowly modulated traffic/wind-like noise")
+    p.add_argument("--noise-speed", type=float, default=0.0, metavar="FRACTION",
+                   help="fraction of recorded noises played at a random 0.7-1.4x speed, which "
+                        "shifts their spectrum and tempo (default 0)")
     p.add_argument("--dev-fraction", type=float, default=0.0,
                    help="fraction of speech/noise groups held out for the dev split (default 0)")
     p.add_argument("--only-split", choices=["train", "dev"], default=None,
@@ -323,8 +336,10 @@ def main(argv=None) -> int:
     if not 0 <= args.snr_min <= args.snr_max:
         print("error: need 0 <= --snr-min <= --snr-max", file=sys.stderr)
         return 2
-    if not (0 <= args.colour_speech <= 1 and 0 <= args.second_noise <= 1 and 0 <= args.generated_noise <= 1):
-        print("error: --colour-speech, --second-noise and --generated-noise are fractions in [0, 1]",
+    fractions = (args.colour_speech, args.second_noise, args.generated_noise, args.noise_speed)
+    if not all(0 <= v <= 1 for v in fractions):
+        print("error: --colour-speech, --second-noise, --generated-noise and --noise-speed are "
+              "fractions in [0, 1]",
               file=sys.stderr)
         return 2
     low, high = args.speech_dbfs
@@ -344,7 +359,8 @@ def main(argv=None) -> int:
                     generated_noise=args.generated_noise, dev_fraction=args.dev_fraction,
                     augment_noise=args.augment_noise, only_split=args.only_split,
                     group_regex=args.group_regex, colour_speech=args.colour_speech,
-                    second_noise=args.second_noise, speech_dbfs=tuple(args.speech_dbfs))
+                    second_noise=args.second_noise, speech_dbfs=tuple(args.speech_dbfs),
+                    more_noise_kinds=args.more_noise_kinds, noise_speed=args.noise_speed)
     try:
         result = make_dataset(args.clean, args.noise, args.out, args.count, cfg,
                               progress=not args.quiet)
