@@ -129,3 +129,30 @@ def test_magnitude_target_trains_exports_float_and_streams(kind, tiny_mix, tmp_p
     with pytest.raises(DenoiseError, match="mask"):
         export(out, "int8", tmp_path / "mag8.tflite")
     assert main(train_args(kind, tiny_mix, tmp_path / "q", extra=["--qat", "--from", str(out)])) == 1
+
+
+def test_distortion_weight_prices_speech_attenuation_and_is_inherited(tiny_runs, tiny_mix, tmp_path):
+    import numpy as np
+
+    from training.train import spectral_loss, spectral_loss_weighted
+
+    rng = np.random.default_rng(0)
+    clean = rng.uniform(0.1, 1.0, (4, 129)).astype(np.float32)
+    noisy = clean + rng.uniform(0.0, 1.0, (4, 129)).astype(np.float32)
+    y_true = np.concatenate([clean, noisy], axis=-1)
+    ones, half = np.ones_like(clean), np.full_like(clean, 0.5)
+    assert spectral_loss_weighted(0.0) is spectral_loss
+    # a mask of ones leaves speech untouched: the extra term is zero
+    assert float(spectral_loss_weighted(1.0)(y_true, ones)) == pytest.approx(float(spectral_loss(y_true, ones)))
+    # halving the mask attenuates speech: exactly W x the error of 0.5 * clean against clean
+    extra = np.mean(((0.5 * clean + 1e-6) ** 0.3 - (clean + 1e-6) ** 0.3) ** 2)
+    got = float(spectral_loss_weighted(2.0)(y_true, half)) - float(spectral_loss(y_true, half))
+    assert got == pytest.approx(2.0 * extra, rel=1e-4)
+
+    out = tmp_path / "dw"
+    assert main(train_args("cr-ced", tiny_mix, out, extra=["--from", str(tiny_runs["cr-ced"]),
+                                                             "--distortion-weight", "0.5"])) == 0
+    assert json.loads((out / "config.json").read_text())["distortion_weight"] == 0.5
+    assert main(train_args("cr-ced", tiny_mix, tmp_path / "dwq", extra=["--qat", "--from", str(out)])) == 0
+    assert json.loads((tmp_path / "dwq" / "config.json").read_text())["distortion_weight"] == 0.5
+    assert main(train_args("cr-ced", tiny_mix, tmp_path / "neg", extra=["--distortion-weight", "-1"])) == 2

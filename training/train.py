@@ -47,6 +47,20 @@ def spectral_loss(y_true, y_pred):
     return _compressed_mse(y_pred * y_true[..., bins:], y_true[..., :bins])
 
 
+def spectral_loss_weighted(distortion_weight: float):
+    """spectral_loss plus ``distortion_weight`` times the same error of the mask applied to
+    the clean magnitude alone: a price on attenuating speech, which a small model otherwise
+    pays for noise removal with (speech distortion against residual noise)."""
+    if not distortion_weight:
+        return spectral_loss
+
+    def loss(y_true, y_pred):
+        clean = y_true[..., :y_pred.shape[-1]]
+        return spectral_loss(y_true, y_pred) + distortion_weight * _compressed_mse(y_pred * clean, clean)
+
+    return loss
+
+
 def magnitude_loss(y_true, y_pred):
     """The same compressed-magnitude MSE when the model outputs the clean magnitude itself."""
     return _compressed_mse(y_pred, y_true[..., :y_pred.shape[-1]])
@@ -184,6 +198,11 @@ def train(args) -> dict:
         size = crnn_size(args, kind)
         spec = preset(args.preset, model_kind=kind, context_frames=8 if kind == "cr-ced" else 1,
                       output_kind=args.target)
+    distortion = args.distortion_weight
+    if distortion is None:  # a fine-tune or QAT keeps the loss its run was trained with
+        distortion = base_cfg.get("distortion_weight", 0.0) if args.from_run else 0.0
+    if distortion and spec.output_kind != "mask":
+        raise DenoiseError("--distortion-weight needs the mask output (--target mask)")
     if (out / "spec.json").exists():
         spec = FeatureSpec.from_json((out / "spec.json").read_text())
     cache = pipeline.SpectraCache(spec, args.cache or out.parent / "spectra_cache")
@@ -219,7 +238,7 @@ def train(args) -> dict:
             model = build(kind, spec, **size)
             if base_model is not None:
                 grow_crnn(base_model, model, seed=args.seed)  # = set_weights when the size is the same
-        loss = spectral_loss if spec.output_kind == "mask" else magnitude_loss
+        loss = spectral_loss_weighted(distortion) if spec.output_kind == "mask" else magnitude_loss
         model.compile(optimizer=keras.optimizers.Adam(args.lr), loss=loss,
                       jit_compile=use_jit)
 
@@ -227,6 +246,7 @@ def train(args) -> dict:
               "from": str(args.from_run) if args.from_run else None, "epochs": args.epochs,
               "batch_size": args.batch_size, "lr": args.lr, "lr_decay": args.lr_decay,
               "lr_decay_epochs": args.lr_decay_epochs, "seed": args.seed, "jit": use_jit, "data": str(args.data),
+              "distortion_weight": distortion,
               "parameters": int(model.count_params()),
               "macs_per_frame": macs_per_frame(build(kind, spec, **size))}
     (out / "config.json").write_text(json.dumps(config, indent=2))
@@ -286,6 +306,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", choices=["mask", "magnitude"], default="mask",
                    help="model output: a bounded mask on the noisy magnitude (default) or the clean "
                         "magnitude itself (float export only)")
+    p.add_argument("--distortion-weight", type=float, default=None, metavar="W",
+                   help="mask models: add W x the error of the mask applied to clean speech, "
+                        "which trades residual noise for less speech distortion (default 0, "
+                        "or the --from run's)")
     p.add_argument("--units", type=int, default=None, help="CRNN LSTM units (default 128)")
     p.add_argument("--proj", type=int, default=None, help="CRNN projection width before the LSTM (default 128)")
     p.add_argument("--channels", default=None,
@@ -310,6 +334,9 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.qat and not args.from_run:
         print("error: --qat needs --from RUN_DIR (a finished float run)", file=sys.stderr)
+        return 2
+    if args.distortion_weight is not None and not 0 <= args.distortion_weight <= 10:
+        print("error: --distortion-weight must be in [0, 10]", file=sys.stderr)
         return 2
     try:
         summary = train(args)
