@@ -156,3 +156,27 @@ def test_distortion_weight_prices_speech_attenuation_and_is_inherited(tiny_runs,
     assert main(train_args("cr-ced", tiny_mix, tmp_path / "dwq", extra=["--qat", "--from", str(out)])) == 0
     assert json.loads((tmp_path / "dwq" / "config.json").read_text())["distortion_weight"] == 0.5
     assert main(train_args("cr-ced", tiny_mix, tmp_path / "neg", extra=["--distortion-weight", "-1"])) == 2
+
+
+def test_monitor_val_pesq_picks_the_best_epoch_by_pesq(tiny_mix, tmp_path):
+    import numpy as np
+
+    out = tmp_path / "pesq"
+    args = train_args("cr-ced", tiny_mix, out, epochs=2, extra=["--monitor", "val_pesq", "--pesq-files", "2"])
+    args[args.index("--pesq-every") + 1] = "1"
+    assert main(args) == 0
+    with open(out / "history.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    pesq = [float(r["val_pesq"]) for r in rows]
+    assert len(pesq) == 2 and all(1.0 <= p <= 4.6 for p in pesq)
+    assert json.loads((out / "config.json").read_text())["monitor"] == "val_pesq"
+    # best.weights.h5 holds the epoch with the highest PESQ
+    best_epoch = int(np.argmax(pesq))
+    from training.train import load_run
+
+    best, _, _ = load_run(out, "best")
+    last, _, _ = load_run(out, "last")
+    same = all(np.array_equal(a, b) for a, b in zip(best.get_weights(), last.get_weights()))
+    assert same == (best_epoch == 1)
+    bad = train_args("cr-ced", tiny_mix, tmp_path / "bad", extra=["--monitor", "val_pesq"])
+    assert main(bad) == 2  # PESQ is not computed every epoch

@@ -246,7 +246,7 @@ def train(args) -> dict:
               "from": str(args.from_run) if args.from_run else None, "epochs": args.epochs,
               "batch_size": args.batch_size, "lr": args.lr, "lr_decay": args.lr_decay,
               "lr_decay_epochs": args.lr_decay_epochs, "seed": args.seed, "jit": use_jit, "data": str(args.data),
-              "distortion_weight": distortion,
+              "distortion_weight": distortion, "monitor": args.monitor,
               "parameters": int(model.count_params()),
               "macs_per_frame": macs_per_frame(build(kind, spec, **size))}
     (out / "config.json").write_text(json.dumps(config, indent=2))
@@ -254,14 +254,15 @@ def train(args) -> dict:
     def schedule(epoch, lr):
         return args.lr * args.lr_decay ** (epoch // args.lr_decay_epochs)
 
+    mode = "max" if args.monitor == "val_pesq" else "min"
     callbacks = [
         QualityCallback(dev_rows[: args.pesq_files], spec, args.pesq_every),
         keras.callbacks.BackupAndRestore(str(backup)),
         keras.callbacks.LearningRateScheduler(schedule),
         keras.callbacks.ModelCheckpoint(str(out / "best.weights.h5"), save_best_only=True,
-                                        save_weights_only=True, monitor="val_loss"),
+                                        save_weights_only=True, monitor=args.monitor, mode=mode),
         keras.callbacks.ModelCheckpoint(str(out / "last.weights.h5"), save_weights_only=True),
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=args.patience),
+        keras.callbacks.EarlyStopping(monitor=args.monitor, mode=mode, patience=args.patience),
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
         keras.callbacks.TensorBoard(str(out / "logs"), update_freq="epoch"),
     ]
@@ -322,6 +323,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="from_run", default=None,
                    help="finished float RUN_DIR to start from: QAT with --qat, else float fine-tuning")
     p.add_argument("--pesq-every", type=int, default=1, help="PESQ/STOI on dev pairs every N epochs (0: off)")
+    p.add_argument("--monitor", choices=["val_loss", "val_pesq"], default="val_loss",
+                   help="what picks best.weights.h5 and stops early: the validation loss, or the "
+                        "PESQ on --pesq-files dev pairs (needs --pesq-every 1; steadier for CR-CED, "
+                        "whose loss tracks PESQ loosely)")
     p.add_argument("--pesq-files", type=int, default=4, help="dev pairs scored by PESQ/STOI")
     p.add_argument("--jit", choices=["auto", "on", "off"], default="auto",
                    help="XLA-compile the training step; auto = CR-CED float training only")
@@ -334,6 +339,9 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.qat and not args.from_run:
         print("error: --qat needs --from RUN_DIR (a finished float run)", file=sys.stderr)
+        return 2
+    if args.monitor == "val_pesq" and args.pesq_every != 1:
+        print("error: --monitor val_pesq needs --pesq-every 1", file=sys.stderr)
         return 2
     if args.distortion_weight is not None and not 0 <= args.distortion_weight <= 10:
         print("error: --distortion-weight must be in [0, 10]", file=sys.stderr)
