@@ -63,11 +63,13 @@ def display_names(models) -> list[str]:
 
 def evaluate(models, data_dir, limit=None, plots=None, threads=1,
              min_gain_db=DEFAULT_MIN_GAIN_DB, input_gain_db=0.0, score_rate=None,
-             high_band="gain") -> dict:
+             high_band="gain", clean_input=False) -> dict:
     """Scores per pair and per SNR band. input_gain_db plays every noisy file louder or
     quieter into the systems (their outputs are scaled back before scoring), to see how
     a model copes with recordings at another level than its training data. score_rate
-    (8000 or 16000; default the models' rate) is the rate audio is scored at."""
+    (8000 or 16000; default the models' rate) is the rate audio is scored at. clean_input
+    feeds the clean references instead of the noisy files: what a system does to speech
+    that needs no cleaning (its "noisy" row is then the clean input itself)."""
     pairs = load_pairs(data_dir)[:limit]
     specs = [read_spec(m) for m in models]
     rates = {s.sample_rate for s in specs}
@@ -100,6 +102,8 @@ def evaluate(models, data_dir, limit=None, plots=None, threads=1,
         noisy, clean = resample(noisy, r1, rate), resample(clean, r2, rate)
         n = min(len(noisy), len(clean))
         noisy, clean = noisy[:n], clean[:n]
+        if clean_input:
+            noisy = clean.copy()
         snr = pair["snr_db"] if pair["snr_db"] is not None else float(
             10 * np.log10(np.sum(clean ** 2) / max(np.sum((noisy - clean) ** 2), 1e-20)))
         played = noisy * gain
@@ -120,7 +124,7 @@ def evaluate(models, data_dir, limit=None, plots=None, threads=1,
             if band:
                 summary[system][snr_band_label(lo, hi)] = _mean(band, system)
     result = {"rate": rate, "model_rate": model_rate, "pairs": len(per_file), "min_gain_db": min_gain_db,
-              "input_gain_db": input_gain_db, "high_band": high_band if rate > model_rate else None,
+              "input_gain_db": input_gain_db, "clean_input": clean_input, "high_band": high_band if rate > model_rate else None,
               "summary": summary, "per_file": per_file,
               "cost": {n: _macs_per_second(s) for n, s in zip(names, specs)}}
     if plots:
@@ -188,13 +192,16 @@ def main(argv=None) -> int:
     p.add_argument("--high-band", choices=HIGH_BAND_MODES, default="gain",
                    help="with --score-rate above the models' rate: keep the band above their "
                         "Nyquist scaled by their gain (default, as runtime.denoise) or drop it")
+    p.add_argument("--clean-input", action="store_true",
+                   help="feed the clean references instead of the noisy files, to see how much each "
+                        "system damages speech that needs no cleaning (SNR bands stay the pairs')")
     args = p.parse_args(argv)
     if not -60 <= args.input_gain_db <= 20:
         print("error: --input-gain-db must be between -60 and 20", file=sys.stderr)
         return 2
     try:
         result = evaluate(args.models, args.data, args.limit, args.plots, args.threads, args.min_gain_db,
-                          args.input_gain_db, args.score_rate, args.high_band)
+                          args.input_gain_db, args.score_rate, args.high_band, args.clean_input)
     except DenoiseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -202,6 +209,7 @@ def main(argv=None) -> int:
           f"(PESQ {'narrow' if result['rate'] == 8000 else 'wide'}-band), "
           f"models at min gain {result['min_gain_db']} dB"
           + (f", input played {args.input_gain_db:+g} dB" if args.input_gain_db else "")
+          + (", the clean references as input (the 'noisy' row is that input)" if args.clean_input else "")
           + (f", {result['model_rate']} Hz models with the high band {result['high_band']}"
              if result["high_band"] else ""))
     print(markdown(result))
