@@ -156,3 +156,40 @@ def test_cr_ced_export_layout_computes_the_trained_function(dense_head, tiny_run
 def test_dense_head_is_refused_for_the_crnn(tiny_runs, tmp_path, capsys):
     assert main([str(tiny_runs["crnn"]), "--dense-head", "--out", str(tmp_path / "x.tflite")]) == 1
     assert "CR-CED" in capsys.readouterr().err
+
+
+def test_crnn_input_skip_fine_tunes_quantizes_and_exports(tiny_runs, tiny_mix, tmp_path, rng):
+    """--from RUN --input-skip keeps the run's function at the start, records the skip in
+    the run's size, and survives QAT and both exports (the int8 file with its float cell);
+    the float32 file streams to the Keras sequence output."""
+    from export.to_tflite import export
+    from training.train import load_run
+    from training.train import main as train_main
+
+    from .models_fixtures import train_args
+
+    base, spec, _ = load_run(tiny_runs["crnn"])
+    skip_run = tmp_path / "skip"
+    args = train_args("crnn", tiny_mix, skip_run, epochs=1,
+                      extra=["--from", str(tiny_runs["crnn"]), "--input-skip", "--lr", "0"])
+    assert train_main(args) == 0
+    assert json.loads((skip_run / "config.json").read_text())["size"]["input_skip"] is True
+    model, _, _ = load_run(skip_run)
+    # lr 0 leaves the weights as grown: the base run's, and zero rows for the skip
+    kernel = model.get_layer("mask").get_weights()[0]
+    units = base.get_layer("lstm").weights[1].shape[0]
+    np.testing.assert_array_equal(kernel[:units], base.get_layer("mask").get_weights()[0])
+    assert kernel.shape[0] == units + spec.n_bins and not kernel[units:].any()
+    for a, b in zip(model.get_layer("lstm").get_weights(), base.get_layer("lstm").get_weights()):
+        np.testing.assert_array_equal(a, b)
+    feats = rng.standard_normal((1, 60, spec.n_bins)).astype(np.float32)
+
+    qat = tmp_path / "skip_qat"
+    assert train_main(train_args("crnn", tiny_mix, qat, epochs=1,
+                                 extra=["--qat", "--from", str(skip_run)])) == 0
+    report = export(qat, "int8", tmp_path / "skip_int8.tflite")
+    assert report["weight_ops_int8"] and report["output_snr_db"] > 15
+    export(skip_run, "float32", tmp_path / "skip_f32.tflite")
+    tfl = TfliteDenoiserModel(tmp_path / "skip_f32.tflite")
+    got = np.stack([tfl(feats[0, t]).copy() for t in range(60)])
+    np.testing.assert_allclose(got, model.predict(feats, verbose=0)[0], atol=1e-4)

@@ -87,3 +87,43 @@ def test_grown_crnn_computes_what_the_small_one_did_and_its_new_units_can_learn(
     assert np.abs(grad[8:]).max() > 0  # the new units' outgoing weights start learning
     with pytest.raises(ValueError, match="encoder|grow"):
         grow_crnn(small, crnn(spec, channels=(8, 8), proj=16, units=8))
+
+
+def test_input_skip_is_added_with_zero_weights_and_then_learns(rng):
+    """--from RUN --input-skip: the grown model still computes the run's function (also
+    when the LSTM widens at the same time, and when a skip model widens), the skip rows of
+    the output layer get gradients, the streaming model matches the sequence model, and a
+    skip cannot be taken away."""
+    from training.models import grow_crnn
+
+    spec = preset("paper8k", model_kind="crnn", context_frames=1)
+    small = crnn(spec, proj=16, units=8)
+    for w in small.weights:
+        w.assign(np.random.default_rng(len(w.name)).uniform(0.05, 0.3, w.shape).astype(np.float32))
+    x = rng.normal(size=(2, 30, spec.n_bins)).astype(np.float32)
+    before = small(x).numpy()
+    skip = crnn(spec, proj=16, units=12, input_skip=True)
+    grow_crnn(small, skip, seed=0)
+    np.testing.assert_allclose(skip(x).numpy(), before, atol=1e-5)
+    assert skip.get_layer("mask").kernel.shape == (12 + spec.n_bins, spec.n_bins)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean((skip(x) - 0.5) ** 2)
+    grad = tape.gradient(loss, skip.get_layer("mask").kernel).numpy()
+    assert np.abs(grad[12:]).max() > 0
+
+    kernel, bias = skip.get_layer("mask").get_weights()
+    kernel[12:] = rng.normal(0, 0.05, kernel[12:].shape)  # as if trained: the skip matters
+    skip.get_layer("mask").set_weights([kernel, bias])
+    wider = crnn(spec, proj=16, units=16, input_skip=True)
+    grow_crnn(skip, wider, seed=1)
+    np.testing.assert_allclose(wider(x).numpy(), skip(x).numpy(), atol=1e-5)
+
+    stream = crnn_stream(spec, skip, proj=16, units=12, input_skip=True)
+    h = c = np.zeros((1, 12), np.float32)
+    outs = []
+    for t in range(x.shape[1]):
+        m, h, c = stream([x[:1, t:t + 1], h, c])
+        outs.append(m.numpy()[0, 0])
+    np.testing.assert_allclose(np.array(outs), skip(x[:1]).numpy()[0], atol=1e-5)
+    with pytest.raises(ValueError, match="same CRNN graph"):
+        grow_crnn(skip, crnn(spec, proj=16, units=12))

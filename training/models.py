@@ -147,8 +147,12 @@ def copy_cr_ced_weights(trained: keras.Model, target: keras.Model) -> None:
         raise ValueError(f"variables without a place in the export model: {left}")
 
 
-def _crnn_graph(spec, frames, state_inputs, *, channels, proj, units, stream):
-    """Shared CRNN graph; frames is (batch, T, bins). Returns (mask, [h, c])."""
+def _crnn_graph(spec, frames, state_inputs, *, channels, proj, units, stream, input_skip=False):
+    """Shared CRNN graph; frames is (batch, T, bins). Returns (mask, [h, c]).
+
+    input_skip feeds the current frame's features to the output layer beside the LSTM
+    output, so the mask can follow the frame's own fine spectral detail (harmonics, which
+    the stride-2 encoder and the projection blur) against the LSTM's context."""
     bins = spec.n_bins
     x = layers.Reshape((-1, bins, 1), name="to_image")(frames)
     for i, ch in enumerate(channels):
@@ -163,6 +167,8 @@ def _crnn_graph(spec, frames, state_inputs, *, channels, proj, units, stream):
     lstm = layers.LSTM(units, return_sequences=True, return_state=True, unroll=stream,
                        name="lstm")
     x, h, c = lstm(x, initial_state=state_inputs) if state_inputs else lstm(x)
+    if input_skip:
+        x = layers.Concatenate(name="input_skip")([x, frames])
     if spec.output_kind == "magnitude":
         x = layers.Dense(bins, activation=_output_activation(spec), name="compressed")(x)
         return ExpandCompressed(name="mask")(x), [h, c]
@@ -170,12 +176,13 @@ def _crnn_graph(spec, frames, state_inputs, *, channels, proj, units, stream):
     return mask, [h, c]
 
 
-CRNN_DEFAULTS = dict(channels=(16, 16), proj=128, units=128)
+CRNN_DEFAULTS = dict(channels=(16, 16), proj=128, units=128, input_skip=False)
 
 
 def grow_crnn(small: keras.Model, large: keras.Model, seed: int = 0, scale: float = 0.05) -> None:
     """Load a trained CRNN into a wider one (more projection and/or LSTM units, the same
-    encoder) so that ``large`` computes exactly what ``small`` did.
+    encoder, optionally the input skip added) so that ``large`` computes exactly what
+    ``small`` did.
 
     New units start with small random weights in and zero weights out: the old units
     never see them, so the function is unchanged, yet their outgoing weights get non-zero
@@ -183,9 +190,14 @@ def grow_crnn(small: keras.Model, large: keras.Model, seed: int = 0, scale: floa
     """
     rng = np.random.default_rng(seed)
     old, new = {l.name: l for l in small.layers}, {l.name: l for l in large.layers}
-    if set(old) != set(new):
+    added = set(new) - set(old)
+    if set(old) - set(new) or any(new[name].weights for name in added):
         raise ValueError("the two models are not the same CRNN graph")
+    old_units = old["lstm"].weights[1].shape[0]
+    new_units = new["lstm"].weights[1].shape[0]
     for name, layer in new.items():
+        if name in added:
+            continue
         src = [w.numpy() for w in old[name].weights]
         dst = [w.numpy() for w in layer.weights]
         if all(a.shape == b.shape for a, b in zip(src, dst)):
@@ -200,8 +212,11 @@ def grow_crnn(small: keras.Model, large: keras.Model, seed: int = 0, scale: floa
         elif name == "lstm":
             layer.set_weights(_grow_lstm(*src, *[a.shape for a in dst], rng, scale))
         elif name == "mask" or name == "compressed":
+            # rows: LSTM units, then the skipped input features if any; new rows are zero
             kernel = np.zeros(dst[0].shape, dst[0].dtype)
-            kernel[:src[0].shape[0]] = src[0]
+            kernel[:old_units] = src[0][:old_units]
+            skip_rows = src[0][old_units:]
+            kernel[new_units:new_units + len(skip_rows)] = skip_rows
             layer.set_weights([kernel, src[1]])
         else:
             raise ValueError(f"layer {name} changed shape; only proj and the LSTM can grow")

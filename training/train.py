@@ -136,9 +136,11 @@ def strategy_for(name: str):
 def crnn_size(args, kind: str) -> dict:
     """The CRNN size options given on the command line (empty: the defaults)."""
     given = {k: v for k, v in (("units", args.units), ("proj", args.proj),
-                               ("channels", args.channels)) if v is not None}
+                               ("channels", args.channels),
+                               ("input_skip", True if args.input_skip else None)) if v is not None}
     if given and kind != "crnn":
-        raise DenoiseError("--units/--proj/--channels size the CRNN; CR-CED's size is fixed by the paper")
+        raise DenoiseError("--units/--proj/--channels/--input-skip shape the CRNN; CR-CED's size "
+                           "is fixed by the paper")
     if "channels" in given:
         try:
             given["channels"] = [int(c) for c in given["channels"].split(",")]
@@ -187,11 +189,11 @@ def train(args) -> dict:
         grow = crnn_size(args, kind)
         if grow:
             if args.qat or "channels" in grow:
-                raise DenoiseError("with --from, only --units/--proj may be given (to widen the CRNN "
-                                   "for a float fine-tune); the encoder channels stay the run's")
+                raise DenoiseError("with --from, only --units/--proj/--input-skip may be given (to grow "
+                                   "the CRNN for a float fine-tune); the encoder channels stay the run's")
             merged = {**CRNN_DEFAULTS, **size, **grow}
             if any(merged[k] < {**CRNN_DEFAULTS, **size}[k] for k in grow):
-                raise DenoiseError("--units/--proj with --from can only grow the CRNN")
+                raise DenoiseError("--units/--proj/--input-skip with --from can only grow the CRNN")
             size = {**size, **grow}
     else:
         kind = args.model or "cr-ced"
@@ -313,6 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "or the --from run's)")
     p.add_argument("--units", type=int, default=None, help="CRNN LSTM units (default 128)")
     p.add_argument("--proj", type=int, default=None, help="CRNN projection width before the LSTM (default 128)")
+    p.add_argument("--input-skip", action="store_true",
+                   help="CRNN: feed each frame's features to the output layer beside the LSTM "
+                        "(with --from, added with zero weights: the run's function is kept)")
     p.add_argument("--channels", default=None,
                    help="CRNN encoder conv channels, comma-separated, one per stride-2 conv (default 16,16)")
     p.add_argument("--cache", default=None, help="spectra cache folder (default RUN_DIR/../spectra_cache)")
