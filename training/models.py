@@ -193,8 +193,8 @@ def grow_crnn(small: keras.Model, large: keras.Model, seed: int = 0, scale: floa
     added = set(new) - set(old)
     if set(old) - set(new) or any(new[name].weights for name in added):
         raise ValueError("the two models are not the same CRNN graph")
-    old_units = old["lstm"].weights[1].shape[0]
-    new_units = new["lstm"].weights[1].shape[0]
+    # LSTM widths, for the output layer's rows (a CR-CED has none and never grows)
+    old_units, new_units = (m["lstm"].weights[1].shape[0] if "lstm" in m else 0 for m in (old, new))
     for name, layer in new.items():
         if name in added:
             continue
