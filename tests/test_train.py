@@ -158,6 +158,39 @@ def test_distortion_weight_prices_speech_attenuation_and_is_inherited(tiny_runs,
     assert main(train_args("cr-ced", tiny_mix, tmp_path / "neg", extra=["--distortion-weight", "-1"])) == 2
 
 
+def test_residual_weight_prices_only_output_louder_than_speech(tiny_runs, tiny_mix, tmp_path):
+    import numpy as np
+
+    from training.train import spectral_loss, spectral_loss_weighted
+
+    rng = np.random.default_rng(1)
+    clean = rng.uniform(0.1, 1.0, (4, 129)).astype(np.float32)
+    noisy = clean + rng.uniform(0.1, 1.0, (4, 129)).astype(np.float32)
+    y_true = np.concatenate([clean, noisy], axis=-1)
+
+    def extra(mask, weight):
+        return float(spectral_loss_weighted(0.0, weight)(y_true, mask)) - float(spectral_loss(y_true, mask))
+
+    # a mask that passes the noise too: exactly W x the squared excess over clean speech
+    over = (noisy + 1e-6) ** 0.3 - (clean + 1e-6) ** 0.3
+    assert extra(np.ones_like(clean), 3.0) == pytest.approx(3.0 * np.mean(over ** 2), rel=1e-4)
+    # a mask that lands below the speech everywhere costs nothing more (that is distortion)
+    below = (0.5 * clean / noisy).astype(np.float32)
+    assert extra(below, 3.0) == pytest.approx(0.0, abs=1e-7)
+    # the ideal mask costs nothing at all
+    ideal = (clean / noisy).astype(np.float32)
+    assert float(spectral_loss_weighted(0.0, 3.0)(y_true, ideal)) == pytest.approx(0.0, abs=1e-6)
+
+    out = tmp_path / "rw"
+    assert main(train_args("cr-ced", tiny_mix, out, extra=["--from", str(tiny_runs["cr-ced"]),
+                                                             "--residual-weight", "0.5"])) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["residual_weight"] == 0.5 and cfg["distortion_weight"] == 0.0
+    assert main(train_args("cr-ced", tiny_mix, tmp_path / "rwq", extra=["--qat", "--from", str(out)])) == 0
+    assert json.loads((tmp_path / "rwq" / "config.json").read_text())["residual_weight"] == 0.5
+    assert main(train_args("cr-ced", tiny_mix, tmp_path / "neg", extra=["--residual-weight", "11"])) == 2
+
+
 def test_monitor_val_pesq_picks_the_best_epoch_by_pesq(tiny_mix, tmp_path, monkeypatch):
     """PESQ is made to peak at the middle of three epochs: best.weights.h5 must then be
     the model that produced that epoch's dev output, not the last epoch's (where a short

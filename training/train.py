@@ -47,16 +47,33 @@ def spectral_loss(y_true, y_pred):
     return _compressed_mse(y_pred * y_true[..., bins:], y_true[..., :bins])
 
 
-def spectral_loss_weighted(distortion_weight: float):
-    """spectral_loss plus ``distortion_weight`` times the same error of the mask applied to
-    the clean magnitude alone: a price on attenuating speech, which a small model otherwise
-    pays for noise removal with (speech distortion against residual noise)."""
-    if not distortion_weight:
+def spectral_loss_weighted(distortion_weight: float, residual_weight: float = 0.0):
+    """spectral_loss plus two optional prices, in the same compressed domain:
+
+    * ``distortion_weight`` x the error of the mask applied to the clean magnitude alone:
+      a price on attenuating speech, which a small model otherwise pays for noise removal
+      with (speech distortion against residual noise);
+    * ``residual_weight`` x the squared overshoot of the masked noisy magnitude above the
+      clean one (only where it is louder): a price on residual noise, the error PESQ
+      weighs more than missing speech (its asymmetric disturbance).
+    """
+    if not distortion_weight and not residual_weight:
         return spectral_loss
 
     def loss(y_true, y_pred):
-        clean = y_true[..., :y_pred.shape[-1]]
-        return spectral_loss(y_true, y_pred) + distortion_weight * _compressed_mse(y_pred * clean, clean)
+        import tensorflow as tf
+
+        from .models import COMPRESSION
+
+        bins = y_pred.shape[-1]
+        clean, noisy = y_true[..., :bins], y_true[..., bins:]
+        total = spectral_loss(y_true, y_pred)
+        if distortion_weight:
+            total += distortion_weight * _compressed_mse(y_pred * clean, clean)
+        if residual_weight:
+            over = tf.nn.relu(tf.pow(y_pred * noisy + 1e-6, COMPRESSION) - tf.pow(clean + 1e-6, COMPRESSION))
+            total += residual_weight * tf.reduce_mean(tf.square(over))
+        return total
 
     return loss
 
@@ -203,8 +220,11 @@ def train(args) -> dict:
     distortion = args.distortion_weight
     if distortion is None:  # a fine-tune or QAT keeps the loss its run was trained with
         distortion = base_cfg.get("distortion_weight", 0.0) if args.from_run else 0.0
-    if distortion and spec.output_kind != "mask":
-        raise DenoiseError("--distortion-weight needs the mask output (--target mask)")
+    residual = args.residual_weight
+    if residual is None:
+        residual = base_cfg.get("residual_weight", 0.0) if args.from_run else 0.0
+    if (distortion or residual) and spec.output_kind != "mask":
+        raise DenoiseError("--distortion-weight/--residual-weight need the mask output (--target mask)")
     if (out / "spec.json").exists():
         spec = FeatureSpec.from_json((out / "spec.json").read_text())
     cache = pipeline.SpectraCache(spec, args.cache or out.parent / "spectra_cache")
@@ -240,7 +260,7 @@ def train(args) -> dict:
             model = build(kind, spec, **size)
             if base_model is not None:
                 grow_crnn(base_model, model, seed=args.seed)  # = set_weights when the size is the same
-        loss = spectral_loss_weighted(distortion) if spec.output_kind == "mask" else magnitude_loss
+        loss = spectral_loss_weighted(distortion, residual) if spec.output_kind == "mask" else magnitude_loss
         model.compile(optimizer=keras.optimizers.Adam(args.lr), loss=loss,
                       jit_compile=use_jit)
 
@@ -248,7 +268,7 @@ def train(args) -> dict:
               "from": str(args.from_run) if args.from_run else None, "epochs": args.epochs,
               "batch_size": args.batch_size, "lr": args.lr, "lr_decay": args.lr_decay,
               "lr_decay_epochs": args.lr_decay_epochs, "seed": args.seed, "jit": use_jit, "data": str(args.data),
-              "distortion_weight": distortion, "monitor": args.monitor,
+              "distortion_weight": distortion, "residual_weight": residual, "monitor": args.monitor,
               "parameters": int(model.count_params()),
               "macs_per_frame": macs_per_frame(build(kind, spec, **size))}
     (out / "config.json").write_text(json.dumps(config, indent=2))
@@ -313,6 +333,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="mask models: add W x the error of the mask applied to clean speech, "
                         "which trades residual noise for less speech distortion (default 0, "
                         "or the --from run's)")
+    p.add_argument("--residual-weight", type=float, default=None, metavar="W",
+                   help="mask models: add W x the squared excess of the output over clean speech "
+                        "(residual noise), the opposite trade (default 0, or the --from run's)")
     p.add_argument("--units", type=int, default=None, help="CRNN LSTM units (default 128)")
     p.add_argument("--proj", type=int, default=None, help="CRNN projection width before the LSTM (default 128)")
     p.add_argument("--input-skip", action="store_true",
@@ -348,9 +371,11 @@ def main(argv=None) -> int:
     if args.monitor == "val_pesq" and args.pesq_every != 1:
         print("error: --monitor val_pesq needs --pesq-every 1", file=sys.stderr)
         return 2
-    if args.distortion_weight is not None and not 0 <= args.distortion_weight <= 10:
-        print("error: --distortion-weight must be in [0, 10]", file=sys.stderr)
-        return 2
+    for name in ("distortion_weight", "residual_weight"):
+        value = getattr(args, name)
+        if value is not None and not 0 <= value <= 10:
+            print(f"error: --{name.replace('_', '-')} must be in [0, 10]", file=sys.stderr)
+            return 2
     try:
         summary = train(args)
     except DenoiseError as exc:
