@@ -57,7 +57,8 @@ def write(model_path: Path, out_dir: Path, seconds: float = 1.5) -> None:
     (out_dir / "meta.json").write_text(json.dumps({
         "model": model_path.name, "kind": sd.spec.model_kind, "samples": len(audio),
         "frames": len(rec.inputs), "input_size": int(rec.inputs[0].size), "bins": sd.spec.n_bins,
-        "latency": sd.latency_samples, "min_gain": sd.dsp.min_gain}, indent=2))
+        "latency": sd.latency_samples, "min_gain": sd.dsp.min_gain,
+        "postfilter": sd.postfilter}, indent=2))
 
 
 def main(argv=None) -> int:

@@ -20,7 +20,7 @@ import numpy as np
 from runtime.errors import DenoiseError
 from runtime.example_audio import noisy_example
 from runtime.model_file import count_constant_elements, make_interpreter
-from runtime.stream import StreamDenoiser
+from runtime.stream import DEFAULT_POSTFILTER, POSTFILTERS, StreamDenoiser
 
 DEFAULT_PEER_DIR = Path(__file__).resolve().parents[2] / "shared" / "peers" / "dtln"
 
@@ -41,9 +41,11 @@ def percentiles(samples_us) -> dict:
             "p99": float(np.percentile(a, 99))}
 
 
-def measure_model(path: Path, threads: int, seconds: float, warmup: int = 200) -> dict:
-    """Invoke time and whole-frame (DSP + model) time per frame through StreamDenoiser."""
-    sd = StreamDenoiser(path, num_threads=threads)
+def measure_model(path: Path, threads: int, seconds: float, warmup: int = 200,
+                  postfilter: str = DEFAULT_POSTFILTER, label: str | None = None) -> dict:
+    """Invoke time and whole-frame (DSP, post-filter and model) time per frame through
+    StreamDenoiser."""
+    sd = StreamDenoiser(path, num_threads=threads, postfilter=postfilter)
     spec = sd.spec
     noisy, _ = noisy_example(spec.sample_rate, max(seconds, 1.0))
     hop = spec.hop
@@ -70,7 +72,7 @@ def measure_model(path: Path, threads: int, seconds: float, warmup: int = 200) -
     frames_per_s = spec.sample_rate / hop
     inv, whole = percentiles(invoke_us), percentiles(frame_us)
     return {
-        "model": path.name, "kind": spec.model_kind, "threads": threads, "backend": sd.backend,
+        "model": label or path.name, "postfilter": postfilter, "kind": spec.model_kind, "threads": threads, "backend": sd.backend,
         "sample_rate": spec.sample_rate, "hop": hop, "bytes": len(data),
         "parameters": int(info.get("parameters") or count_constant_elements(data)),
         "macs_per_frame": info.get("macs_per_frame"),
@@ -164,6 +166,9 @@ def main(argv=None) -> int:
     p.add_argument("--peer-dir", default=str(DEFAULT_PEER_DIR),
                    help="DTLN peer folder (default ../shared/peers/dtln; skipped if absent)")
     p.add_argument("--no-peer", action="store_true", help="do not measure DTLN")
+    p.add_argument("--postfilter", choices=[*POSTFILTERS, "both"], default=DEFAULT_POSTFILTER,
+                   help=f"the runtime post-filter in the frame (default {DEFAULT_POSTFILTER}, as "
+                        "runtime.denoise); 'both' times each model with and without it")
     args = p.parse_args(argv)
     try:
         threads = [int(t) for t in args.threads.split(",")]
@@ -174,7 +179,10 @@ def main(argv=None) -> int:
     try:
         for model in args.models:
             for t in threads:
-                rows.append(measure_model(Path(model), t, args.seconds))
+                for pf in (POSTFILTERS if args.postfilter == "both" else (args.postfilter,)):
+                    label = Path(model).name + (" (no post-filter)" if args.postfilter == "both"
+                                                and pf == "none" else "")
+                    rows.append(measure_model(Path(model), t, args.seconds, postfilter=pf, label=label))
         peer = Path(args.peer_dir)
         if not args.no_peer and (peer / "model_1.tflite").exists():
             for t in threads:

@@ -26,7 +26,7 @@ from runtime.metrics import all_metrics, snr_band_label
 from runtime.model_file import read_spec
 from runtime.denoise import parse_gain_db
 from runtime.offline import HIGH_BAND_MODES, denoise
-from runtime.stream import DEFAULT_MIN_GAIN_DB, StreamDenoiser
+from runtime.stream import DEFAULT_MIN_GAIN_DB, DEFAULT_POSTFILTER, POSTFILTERS, StreamDenoiser
 
 from .baseline import wiener_denoise
 
@@ -63,13 +63,15 @@ def display_names(models) -> list[str]:
 
 def evaluate(models, data_dir, limit=None, plots=None, threads=1,
              min_gain_db=DEFAULT_MIN_GAIN_DB, input_gain_db=0.0, score_rate=None,
-             high_band="gain", clean_input=False) -> dict:
+             high_band="gain", clean_input=False, postfilter=DEFAULT_POSTFILTER) -> dict:
     """Scores per pair and per SNR band. input_gain_db plays every noisy file louder or
     quieter into the systems (their outputs are scaled back before scoring), to see how
     a model copes with recordings at another level than its training data. score_rate
     (8000 or 16000; default the models' rate) is the rate audio is scored at. clean_input
     feeds the clean references instead of the noisy files: what a system does to speech
-    that needs no cleaning (its "noisy" row is then the clean input itself)."""
+    that needs no cleaning (its "noisy" row is then the clean input itself). postfilter
+    is the runtime's ("wiener" or "none"), or "both": each model twice, the rows without
+    it named "<model> (no post-filter)"."""
     pairs = load_pairs(data_dir)[:limit]
     specs = [read_spec(m) for m in models]
     rates = {s.sample_rate for s in specs}
@@ -84,8 +86,10 @@ def evaluate(models, data_dir, limit=None, plots=None, threads=1,
     names = display_names(models)
     if len(set(names)) < len(names):
         raise DenoiseError("two models share a folder and file name; give each model once")
-    streams = {n: StreamDenoiser(m, num_threads=threads, min_gain_db=min_gain_db)
-               for n, m in zip(names, models)}
+    variants = [(pf, "" if postfilter != "both" or pf == "wiener" else " (no post-filter)")
+                for pf in (POSTFILTERS if postfilter == "both" else (postfilter,))]
+    streams = {n + suffix: StreamDenoiser(m, num_threads=threads, min_gain_db=min_gain_db, postfilter=pf)
+               for n, m in zip(names, models) for pf, suffix in variants}
     systems = ["noisy", "wiener"] + list(streams)
     gain = 10 ** (input_gain_db / 20)
     per_file = []
@@ -124,9 +128,10 @@ def evaluate(models, data_dir, limit=None, plots=None, threads=1,
             if band:
                 summary[system][snr_band_label(lo, hi)] = _mean(band, system)
     result = {"rate": rate, "model_rate": model_rate, "pairs": len(per_file), "min_gain_db": min_gain_db,
+              "postfilter": postfilter,
               "input_gain_db": input_gain_db, "clean_input": clean_input, "high_band": high_band if rate > model_rate else None,
               "summary": summary, "per_file": per_file,
-              "cost": {n: _macs_per_second(s) for n, s in zip(names, specs)}}
+              "cost": {n + suffix: _macs_per_second(s) for n, s in zip(names, specs) for _, suffix in variants}}
     if plots:
         from .plots import quality_vs_cost, spectrograms
 
@@ -192,6 +197,9 @@ def main(argv=None) -> int:
     p.add_argument("--high-band", choices=HIGH_BAND_MODES, default="gain",
                    help="with --score-rate above the models' rate: keep the band above their "
                         "Nyquist scaled by their gain (default, as runtime.denoise) or drop it")
+    p.add_argument("--postfilter", choices=[*POSTFILTERS, "both"], default=DEFAULT_POSTFILTER,
+                   help="the models' post-filter, as runtime.denoise --postfilter (default "
+                        f"{DEFAULT_POSTFILTER}); 'both' scores each model with and without it")
     p.add_argument("--clean-input", action="store_true",
                    help="feed the clean references instead of the noisy files, to see how much each "
                         "system damages speech that needs no cleaning (SNR bands stay the pairs')")
@@ -201,13 +209,14 @@ def main(argv=None) -> int:
         return 2
     try:
         result = evaluate(args.models, args.data, args.limit, args.plots, args.threads, args.min_gain_db,
-                          args.input_gain_db, args.score_rate, args.high_band, args.clean_input)
+                          args.input_gain_db, args.score_rate, args.high_band, args.clean_input,
+                          args.postfilter)
     except DenoiseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"{result['pairs']} pairs from {args.data}, scored at {result['rate']} Hz "
           f"(PESQ {'narrow' if result['rate'] == 8000 else 'wide'}-band), "
-          f"models at min gain {result['min_gain_db']} dB"
+          f"models at min gain {result['min_gain_db']} dB, post-filter {args.postfilter}"
           + (f", input played {args.input_gain_db:+g} dB" if args.input_gain_db else "")
           + (", the clean references as input (the 'noisy' row is that input)" if args.clean_input else "")
           + (f", {result['model_rate']} Hz models with the high band {result['high_band']}"

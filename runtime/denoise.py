@@ -14,7 +14,7 @@ from pathlib import Path
 from .audio_io import AUDIO_EXTENSIONS, find_audio_files, read_audio, write_audio
 from .errors import DenoiseError
 from .offline import HIGH_BAND_MODES, denoise
-from .stream import DEFAULT_MIN_GAIN_DB, StreamDenoiser
+from .stream import DEFAULT_MIN_GAIN_DB, DEFAULT_POSTFILTER, POSTFILTERS, StreamDenoiser
 
 
 def parse_gain_db(text: str):
@@ -60,6 +60,10 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1)")
     p.add_argument("--min-gain-db", type=parse_gain_db, default=DEFAULT_MIN_GAIN_DB, metavar="DB|none",
                    help=f"attenuation limit in dB (default {DEFAULT_MIN_GAIN_DB:g}); 'none' removes it")
+    p.add_argument("--postfilter", choices=POSTFILTERS, default=DEFAULT_POSTFILTER,
+                   help="'wiener' (default) caps the model's gain with a classical Wiener gain over "
+                        "minimum-statistics noise, which removes steady noise the model leaves; "
+                        "'none' plays the model alone")
     p.add_argument("--high-band", choices=HIGH_BAND_MODES, default="gain",
                    help="input above the model's Nyquist (e.g. 4-8 kHz of a 16 kHz file): 'gain' keeps "
                         "it, scaled by the model's gain at the top of its band (default); 'drop' "
@@ -74,7 +78,8 @@ def main(argv=None) -> int:
         # (and before the interpreter is created, which logs a line of its own).
         for src, _ in jobs:
             read_audio(src, mono="downmix")
-        stream = StreamDenoiser(args.model, num_threads=args.threads, min_gain_db=args.min_gain_db)
+        stream = StreamDenoiser(args.model, num_threads=args.threads, min_gain_db=args.min_gain_db,
+                                postfilter=args.postfilter)
         if args.verbose:
             s = stream.spec
             print(f"model: {args.model or 'bundled default'} ({s.model_kind}, {s.sample_rate} Hz, "

@@ -175,6 +175,97 @@ def _fast_rfft():
     return lambda x, out: np.fft.rfft(x, out=out)
 
 
+class WienerGain:
+    """Per-frame gain of a classical noise suppressor: decision-directed Wiener filter
+    (Ephraim & Malah 1984) over a minimum-statistics noise estimate (the minimum of the
+    smoothed periodogram over the last ``window_s`` seconds, times a bias factor).
+
+    It is the classical baseline of benchmarks/ and, applied as ``min(model mask, gain)``,
+    the runtime's post-filter: it estimates slowly varying noise from long minimum
+    statistics, which the small models under-remove (runtime/models/MODEL_CARD.md).
+
+    ``sub_windows=None`` keeps every frame of the window (the exact minimum);
+    ``sub_windows=U`` keeps U running minima of window/U frames each, which costs a U-row
+    minimum per frame instead of a whole-window one (the window then spans between
+    (U-1)/U and 1 of ``window_s``). ``warmup_frames`` first frames pass with gain 1 and
+    stay out of the statistics: a stream's first frames are partly the zeros before its
+    first sample, and their tiny power would pass for the noise floor for a whole window.
+    Call ``update(magnitude)`` once per frame, in order.
+    """
+
+    def __init__(self, spec: FeatureSpec, *, alpha_dd: float = 0.98, smooth: float = 0.8,
+                 window_s: float = 1.5, bias: float = 1.5, floor_db: float = -15.0,
+                 sub_windows: int | None = None, warmup_frames: int = 0):
+        span = max(1, int(window_s * spec.sample_rate / spec.hop))
+        slots = span if sub_windows is None else max(1, min(int(sub_windows), span))
+        self._frames_per_slot = -(-span // slots)
+        self._warmup_frames = int(warmup_frames)
+        self.alpha_dd, self.smooth, self.bias = float(alpha_dd), float(smooth), float(bias)
+        self.floor = 10 ** (floor_db / 20)
+        bins = spec.n_bins
+        self._slots = np.full((slots, bins), np.inf)
+        self._power = np.zeros(bins)
+        self._smoothed = np.zeros(bins)
+        self._noise = np.zeros(bins)
+        self._prior = np.zeros(bins)
+        self._post = np.zeros(bins)
+        self._prev_clean = np.zeros(bins)
+        self.gain = np.zeros(bins)
+        self.reset()
+
+    def reset(self) -> None:
+        self._slots.fill(np.inf)
+        self._prev_clean.fill(0.0)
+        self._t = 0
+        self._warmup = self._warmup_frames
+
+    def update(self, magnitude: np.ndarray) -> np.ndarray:
+        """The gain (bins,) for this frame's noisy magnitude; a buffer reused next frame."""
+        p, sm = self._power, self._smoothed
+        np.multiply(magnitude, magnitude, out=p)
+        if self._warmup:
+            self._warmup -= 1
+            self.gain.fill(1.0)
+            return self.gain
+        if self._t == 0:
+            sm[:] = p
+        else:
+            sm *= self.smooth / (1 - self.smooth)  # sm = smooth * sm + (1 - smooth) * p,
+            sm += p                                  # without a temporary
+            sm *= 1 - self.smooth
+        k, first = divmod(self._t, self._frames_per_slot)
+        slot = self._slots[k % len(self._slots)]
+        if first == 0:
+            slot[:] = sm
+        else:
+            np.minimum(slot, sm, out=slot)
+        self._t += 1
+        noise = np.min(self._slots, axis=0, out=self._noise)
+        noise *= self.bias
+        np.maximum(noise, 1e-12, out=noise)
+        # a-priori SNR: alpha * last clean estimate / noise + (1 - alpha) * max(post - 1, 0)
+        np.divide(p, noise, out=self._post)
+        self._post -= 1.0
+        np.maximum(self._post, 0.0, out=self._post)
+        self._post *= 1 - self.alpha_dd
+        np.divide(self._prev_clean, noise, out=self._prior)
+        self._prior *= self.alpha_dd
+        self._prior += self._post
+        g = self.gain
+        np.add(self._prior, 1.0, out=g)
+        np.divide(self._prior, g, out=g)
+        np.maximum(g, self.floor, out=g)
+        np.multiply(g, g, out=self._prev_clean)
+        self._prev_clean *= p
+        return g
+
+
+def postfilter_wiener(spec: FeatureSpec) -> WienerGain:
+    """The runtime post-filter's WienerGain: -20 dB floor, eight sub-window minima over
+    1.5 s, and the frames that hold the stream's leading zeros (n_fft/hop - 1) left out."""
+    return WienerGain(spec, floor_db=-20.0, sub_windows=8, warmup_frames=spec.n_fft // spec.hop - 1)
+
+
 class FrameProcessor:
     """Frame-by-frame analysis, features, context and synthesis with preallocated buffers.
 
@@ -194,9 +285,10 @@ class FrameProcessor:
 
     _STRIP = 64  # frames between strip rewinds
 
-    def __init__(self, spec: FeatureSpec, min_gain: float = 0.0):
+    def __init__(self, spec: FeatureSpec, min_gain: float = 0.0, postfilter: WienerGain | None = None):
         self.spec = spec
         self.min_gain = float(min_gain)
+        self.postfilter = postfilter
         n, hop, bins = spec.n_fft, spec.hop, spec.n_bins
         if n % 2:
             raise SpecError("n_fft must be even")
@@ -234,6 +326,8 @@ class FrameProcessor:
         for buf in (self._in, self._ola, self.context):
             buf.fill(0)
         self._pos = 0
+        if self.postfilter is not None:
+            self.postfilter.reset()
 
     def complex_spectrum(self) -> np.ndarray:
         """A copy of the current frame's spectrum, complex (bins,)."""
@@ -272,6 +366,8 @@ class FrameProcessor:
         gain = model_out
         if self.spec.output_kind == "magnitude":
             gain = np.divide(model_out, np.maximum(self.magnitude, 1e-12), out=self._mask)
+        if self.postfilter is not None:
+            gain = np.minimum(gain, self.postfilter.update(self.magnitude), out=self._mask)
         if self.min_gain > 0:
             gain = np.maximum(gain, self.min_gain, out=self._mask)
         np.multiply(self.spectrum, gain, out=self._out_spec)

@@ -6,7 +6,7 @@ import numpy as np
 from .audio_io import check_signal, resample
 from .dsp import band_gain
 from .errors import AudioError
-from .stream import DEFAULT_MIN_GAIN_DB, StreamDenoiser
+from .stream import DEFAULT_MIN_GAIN_DB, DEFAULT_POSTFILTER, StreamDenoiser
 
 HIGH_BAND_MODES = ("gain", "drop")
 #: The top of the model's band whose gain is carried over to the band above it.
@@ -14,11 +14,12 @@ HIGH_BAND_REFERENCE_HZ = 3000.0
 
 
 def denoise(audio, sample_rate: int, model=None, *, num_threads: int = 1,
-            min_gain_db: float | None = DEFAULT_MIN_GAIN_DB, high_band: str = "gain") -> np.ndarray:
+            min_gain_db: float | None = DEFAULT_MIN_GAIN_DB, high_band: str = "gain",
+            postfilter: str | None = DEFAULT_POSTFILTER) -> np.ndarray:
     """Denoise a mono signal; same length and alignment as the input (latency removed).
 
-    ``model``: a .tflite path, a StreamDenoiser (its own min_gain_db applies), or None for
-    the bundled default. Audio at another rate than the model's is resampled to it (soxr)
+    ``model``: a .tflite path, a StreamDenoiser (its own min_gain_db and postfilter apply),
+    or None for the bundled default. Audio at another rate than the model's is resampled to it (soxr)
     and the result resampled back to ``sample_rate``.
 
     Above the model's Nyquist (4 kHz for the 8 kHz models) the model hears nothing. With
@@ -32,7 +33,7 @@ def denoise(audio, sample_rate: int, model=None, *, num_threads: int = 1,
         raise AudioError(f"high_band must be one of {HIGH_BAND_MODES}, got {high_band!r}")
     x = check_signal(audio)
     stream = model if isinstance(model, StreamDenoiser) else StreamDenoiser(
-        model, num_threads=num_threads, min_gain_db=min_gain_db)
+        model, num_threads=num_threads, min_gain_db=min_gain_db, postfilter=postfilter)
     stream.reset()
     rate = stream.sample_rate
     y = resample(x, sample_rate, rate) if sample_rate != rate else x

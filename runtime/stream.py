@@ -6,11 +6,15 @@ from pathlib import Path
 import numpy as np
 
 from .audio_io import check_signal
-from .dsp import FrameProcessor
+from .dsp import FrameProcessor, postfilter_wiener
 from .errors import AudioError, ModelError
 
 MODELS_DIR = Path(__file__).parent / "models"
 DEFAULT_MIN_GAIN_DB = -20.0
+#: "wiener": the model's mask is capped by a classical Wiener gain (runtime.dsp.WienerGain)
+#: that tracks slowly varying noise; "none": the model alone.
+POSTFILTERS = ("wiener", "none")
+DEFAULT_POSTFILTER = "wiener"
 #: Bundled models in order of preference for model_path=None: the int8 CRNN scored as well
 #: as its float version on held-out speakers and noises and on VoiceBank-DEMAND, and is
 #: the file that ships to devices (runtime/models/MODEL_CARD.md).
@@ -48,18 +52,28 @@ class StreamDenoiser:
     min_gain_db caps the attenuation: the default -20 dB keeps the models from carving
     into speech they are unsure of (on held-out noises it raised PESQ by ~0.15 and STOI by
     ~0.02 for the CRNN, see runtime/models/MODEL_CARD.md); None removes the cap.
+    postfilter="wiener" (the default) caps the model's gain, bin by bin, with the gain of
+    a classical Wiener filter over minimum-statistics noise: the models leave slowly
+    varying noise (hoods, fans, hum) in that a minimum tracker removes, and the cap
+    raised the CRNN's PESQ gain on held-out noises and on VoiceBank-DEMAND (see
+    runtime/models/MODEL_CARD.md); "none" or None gives the model alone.
     sample_rate, when given, is checked against the model's.
     """
 
     def __init__(self, model_path=None, num_threads: int = 1, *, min_gain_db: float | None = DEFAULT_MIN_GAIN_DB,
-                 sample_rate: int | None = None):
+                 postfilter: str | None = DEFAULT_POSTFILTER, sample_rate: int | None = None):
         self.model = load_model(model_path, num_threads)
         self.spec = self.model.spec
         if sample_rate is not None and int(sample_rate) != self.spec.sample_rate:
             raise AudioError(f"audio is {sample_rate} Hz but the model expects "
                              f"{self.spec.sample_rate} Hz; resample first (runtime.denoise does)")
         min_gain = 0.0 if min_gain_db is None else 10 ** (min_gain_db / 20)
-        self.dsp = FrameProcessor(self.spec, min_gain=min_gain)
+        postfilter = postfilter or "none"
+        if postfilter not in POSTFILTERS:
+            raise ModelError(f"postfilter must be one of {POSTFILTERS}, got {postfilter!r}")
+        self.postfilter = postfilter
+        wiener = postfilter_wiener(self.spec) if postfilter == "wiener" else None
+        self.dsp = FrameProcessor(self.spec, min_gain=min_gain, postfilter=wiener)
         # the model input is a view of the DSP's context buffer, shaped once
         self.model_input = self.dsp.context.reshape(self.model.input_shape)
         self._hop = self.spec.hop

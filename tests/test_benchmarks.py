@@ -148,3 +148,33 @@ def test_quality_keeps_a_row_for_each_model_when_file_names_repeat(exported, tin
                          "--json", str(out)]) == 0
     assert len(json.loads(out.read_text())["summary"]) == 4  # noisy, wiener and both models
     assert quality.main([str(path), str(path), "--data", str(tiny_mix)]) == 1
+
+
+@needs_shared("paired_16k", "voicebank_demand")
+def test_quality_postfilter_both_scores_each_model_with_and_without_it(tmp_path, capsys):
+    """The bundled default with its Wiener post-filter (the runtime's default) against the
+    model alone, on real noisy recordings: two rows, and the post-filter gains PESQ."""
+    from runtime.stream import default_model_path
+
+    data = SHARED_DATA / "paired_16k" / "voicebank_demand"
+    model = default_model_path()
+    out = tmp_path / "pf.json"
+    assert quality.main([str(model), "--data", str(data), "--limit", "8", "--postfilter", "both",
+                         "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["postfilter"] == "both"
+    rows = result["summary"]
+    with_pf, alone = rows[model.name]["all"], rows[f"{model.name} (no post-filter)"]["all"]
+    assert with_pf["pesq"] > alone["pesq"] + 0.03
+    assert "post-filter both" in capsys.readouterr().out
+
+
+def test_latency_postfilter_both_times_each_model_with_and_without_it(exported, tmp_path):
+    model = exported[("crnn", "int8")][0]
+    out = tmp_path / "lat.json"
+    assert latency.main([str(model), "--seconds", "1", "--no-peer", "--postfilter", "both",
+                         "--json", str(out)]) == 0
+    rows = {r["model"]: r for r in json.loads(out.read_text())["results"]}
+    assert set(rows) == {model.name, f"{model.name} (no post-filter)"}
+    assert rows[model.name]["postfilter"] == "wiener"
+    assert rows[f"{model.name} (no post-filter)"]["postfilter"] == "none"

@@ -97,3 +97,50 @@ def test_band_gain_measures_the_gain_applied_above_a_frequency(rng):
     assert abs(g[1000] - 1.0) < 1e-6 and abs(g[7000] - 0.1) < 1e-6
     with pytest.raises(SpecError):
         band_gain(x, x, spec, 5000.0)
+
+
+@pytest.mark.parametrize("sub_windows", [None, 8])
+def test_wiener_gain_removes_steady_noise_passes_a_tone_and_forgets_old_noise(sub_windows, rng):
+    """White noise, a tone from 1.0 to 1.8 s, the noise 20 dB louder from 2 s."""
+    spec = preset("paper8k")
+    rate, hop = spec.sample_rate, spec.hop
+    t = np.arange(4 * rate) / rate
+    level = np.where(t < 2.0, 0.01, 0.1)               # the noise gets 20 dB louder at 2 s
+    x = rng.standard_normal(len(t)) * level
+    tone_bin = 40                                        # 1250 Hz, on a bin centre
+    x[(t > 1.0) & (t < 1.8)] += np.sin(2 * np.pi * tone_bin * rate / spec.n_fft * t[(t > 1.0) & (t < 1.8)])
+    wiener = dsp.WienerGain(spec, floor_db=-20, sub_windows=sub_windows, warmup_frames=3)
+    gains = np.stack([wiener.update(np.abs(f)).copy() for f in dsp.stft(x, spec)])
+    frame_t = (np.arange(len(gains)) + 1) * hop / rate   # time of each frame's last sample
+    steady = (frame_t > 0.6) & (frame_t < 1.0)
+    noise_bins = np.r_[5:30, 50:120]
+    assert np.median(gains[steady][:, noise_bins]) < 0.2
+    assert gains[(frame_t > 1.2) & (frame_t < 1.7), tone_bin].min() > 0.9
+    # right after the jump the louder noise passes (the minimum still remembers the quiet
+    # noise); once the window has moved past the jump it is removed again
+    assert np.median(gains[(frame_t > 2.05) & (frame_t < 2.3)][:, noise_bins]) > 0.5
+    assert np.median(gains[frame_t > 3.7][:, noise_bins]) < 0.2
+    assert gains.min() >= 0.1 - 1e-12
+    assert np.all(gains[:3] == 1.0)  # the frames with the leading zeros pass untouched
+
+
+def test_frame_processor_caps_the_mask_with_the_postfilter_gain(rng):
+    spec = preset("paper8k")
+    x = rng.standard_normal(6000) * 0.1
+    x[2000:3000] += np.sin(np.arange(1000) * 0.5)
+    masks = rng.uniform(0, 1, (dsp.frame_count(len(x), spec), spec.n_bins))
+    fp = dsp.FrameProcessor(spec, min_gain=0.05, postfilter=dsp.postfilter_wiener(spec))
+    n = dsp.frame_count(len(x), spec)
+    padded = np.zeros(n * spec.hop)
+    padded[:len(x)] = x
+    out = []
+    for i in range(n):
+        fp.analyze(padded[i * spec.hop:(i + 1) * spec.hop])
+        out.append(fp.synthesize(masks[i]).copy())
+    ref = dsp.stft(x, spec)
+    wiener = dsp.postfilter_wiener(spec)
+    g = np.stack([wiener.update(np.abs(f)).copy() for f in ref])
+    assert (g < masks).mean() > 0.2  # the cap really bites in this signal
+    expect = dsp.istft(ref * np.maximum(np.minimum(masks, g), 0.05), spec, len(x))
+    L = spec.latency_samples
+    assert np.max(np.abs(np.concatenate(out)[L:L + len(x)] - expect)) < 1e-5

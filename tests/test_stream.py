@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from runtime import StreamDenoiser, denoise, preset
-from runtime.errors import AudioError
+from runtime.errors import AudioError, ModelError
 from runtime.model_file import IdentityModel
 
 
@@ -20,7 +20,7 @@ def _stream(sd, x, rng, max_chunk=4000):
 
 @pytest.mark.parametrize("name", ["paper8k", "seed16k"])
 def test_identity_model_reconstructs_input_after_latency(name, rng):
-    sd = StreamDenoiser(IdentityModel(preset(name)))
+    sd = StreamDenoiser(IdentityModel(preset(name)), postfilter="none")
     x = rng.uniform(-1, 1, 9001)
     y = _stream(sd, x, rng)
     L = sd.latency_samples
@@ -30,7 +30,7 @@ def test_identity_model_reconstructs_input_after_latency(name, rng):
 
 
 def test_chunks_of_zero_and_one_sample_and_int16(rng):
-    sd = StreamDenoiser(IdentityModel(preset("paper8k")))
+    sd = StreamDenoiser(IdentityModel(preset("paper8k")), postfilter="none")
     x16 = (rng.uniform(-0.5, 0.5, 700) * 32767).astype(np.int16)
     parts = [sd.process(np.zeros(0, np.float32))]
     parts += [sd.process(x16[i:i + 1]) for i in range(len(x16))]
@@ -40,7 +40,7 @@ def test_chunks_of_zero_and_one_sample_and_int16(rng):
 
 @pytest.mark.parametrize("bad", [np.array([0.0, np.nan]), np.array([np.inf]), np.zeros((10, 2))])
 def test_bad_chunks_are_refused(bad):
-    sd = StreamDenoiser(IdentityModel(preset("paper8k")))
+    sd = StreamDenoiser(IdentityModel(preset("paper8k")), postfilter="none")
     with pytest.raises(AudioError):
         sd.process(bad)
 
@@ -76,7 +76,7 @@ def test_reset_starts_a_new_stream(exported, rng):
 
 def test_other_sample_rates_are_resampled_and_keep_length(rng):
     x = rng.standard_normal(16000) * 0.1
-    y = denoise(x, 16000, StreamDenoiser(IdentityModel(preset("paper8k"))))
+    y = denoise(x, 16000, StreamDenoiser(IdentityModel(preset("paper8k")), postfilter="none"))
     assert y.shape == x.shape
 
 
@@ -92,12 +92,12 @@ def test_high_band_is_kept_with_the_models_gain(rate, rng):
     model applied at the top of its own band: the identity gives the input back, a
     constant mask c gives c * input; 'drop' returns the band-limited signal."""
     x = rng.standard_normal(rate) * 0.1
-    identity = StreamDenoiser(IdentityModel(preset("paper8k")))
+    identity = StreamDenoiser(IdentityModel(preset("paper8k")), postfilter="none")
     np.testing.assert_allclose(denoise(x, rate, identity), x, atol=1e-4)
 
     quarter = IdentityModel(preset("paper8k"))
     quarter.mask = np.full_like(quarter.mask, 0.25)
-    y = denoise(x, rate, StreamDenoiser(quarter, min_gain_db=None))
+    y = denoise(x, rate, StreamDenoiser(quarter, min_gain_db=None, postfilter="none"))
     np.testing.assert_allclose(y, 0.25 * x, atol=1e-4)
 
     dropped = denoise(x, rate, identity, high_band="drop")
@@ -147,3 +147,18 @@ def test_frame_path_allocates_no_new_arrays_in_steady_state(exported):
     tracemalloc.stop()
     grown = sum(s.size_diff for s in after.compare_to(before, "lineno") if s.size_diff > 0)
     assert grown < 4096
+
+
+def test_postfilter_is_on_by_default_removes_steady_noise_and_can_be_turned_off(rng):
+    """With a model that passes everything, the default post-filter alone acts: steady
+    white noise loses most of its energy once its floor is tracked; "none" leaves it."""
+    noise = rng.standard_normal(8000 * 3) * 0.05
+    default = StreamDenoiser(IdentityModel(preset("paper8k")))
+    assert default.postfilter == "wiener"
+    cleaned = denoise(noise, 8000, default)
+    late = slice(8000 * 2, None)
+    assert np.sum(cleaned[late] ** 2) < 0.1 * np.sum(noise[late] ** 2)
+    alone = denoise(noise, 8000, StreamDenoiser(IdentityModel(preset("paper8k")), postfilter="none"))
+    assert np.max(np.abs(alone - noise)) < 1e-5
+    with pytest.raises(ModelError, match="postfilter"):
+        StreamDenoiser(IdentityModel(preset("paper8k")), postfilter="spectral")

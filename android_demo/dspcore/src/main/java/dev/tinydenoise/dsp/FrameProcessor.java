@@ -10,6 +10,7 @@ public final class FrameProcessor {
     private final FeatureSpec spec;
     private final int n, hop, bins, ctx;
     private final float minGain;
+    private final WienerGain postfilter;     // null: the model's mask alone
     private final double[] window, olaGain;
     private final float[] invStd, meanScaled;
     private final double[] frame, ola;
@@ -20,8 +21,12 @@ public final class FrameProcessor {
     private final float[] output;
     private final Fft fft;
 
-    public FrameProcessor(FeatureSpec spec, float minGain) {
+    public FrameProcessor(FeatureSpec spec, float minGain) { this(spec, minGain, false); }
+
+    /** postfilter: cap the model's gain with the Wiener post-filter (runtime's default). */
+    public FrameProcessor(FeatureSpec spec, float minGain, boolean postfilter) {
         this.spec = spec;
+        this.postfilter = postfilter ? new WienerGain(spec) : null;
         this.n = spec.nFft;
         this.hop = spec.hop;
         this.bins = spec.nBins();
@@ -60,6 +65,7 @@ public final class FrameProcessor {
         java.util.Arrays.fill(frame, 0);
         java.util.Arrays.fill(ola, 0);
         java.util.Arrays.fill(context, 0);
+        if (postfilter != null) postfilter.reset();
     }
 
     /** The model input for the current frame (bins x ctx, time fastest). Do not modify. */
@@ -90,8 +96,10 @@ public final class FrameProcessor {
     /** Apply the model output to the current spectrum; returns hop final samples (reused array). */
     public float[] synthesize(float[] modelOut) {
         boolean magnitudeKind = spec.outputKind.equals("magnitude");
+        float[] cap = postfilter == null ? null : postfilter.update(magnitude);
         for (int b = 0; b < bins; b++) {
             double g = magnitudeKind ? modelOut[b] / Math.max(magnitude[b], 1e-12) : modelOut[b];
+            if (cap != null && cap[b] < g) g = cap[b];
             if (g < minGain) g = minGain;
             re[b] = specRe[b] * g;
             im[b] = specIm[b] * g;

@@ -18,10 +18,14 @@ public final class StreamCore {
     private long samplesIn, samplesOut;
     private long lastFrameNanos;
 
-    public StreamCore(FeatureSpec spec, FrameModel model, float minGain) {
+    /** The model alone, its gain limited to minGain from below. */
+    public StreamCore(FeatureSpec spec, FrameModel model, float minGain) { this(spec, model, minGain, false); }
+
+    /** postfilter: cap the model's gain with the Wiener post-filter, as the Python runtime does by default. */
+    public StreamCore(FeatureSpec spec, FrameModel model, float minGain, boolean postfilter) {
         this.spec = spec;
         this.model = model;
-        this.dsp = new FrameProcessor(spec, minGain);
+        this.dsp = new FrameProcessor(spec, minGain, postfilter);
         pending = new float[spec.hop];
         mask = new float[spec.nBins()];
         int k = spec.stateShapes.size();

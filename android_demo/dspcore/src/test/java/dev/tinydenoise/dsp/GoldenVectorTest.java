@@ -83,9 +83,11 @@ public class GoldenVectorTest {
             java.util.regex.Matcher mg = java.util.regex.Pattern.compile("\"min_gain\":\\s*([0-9.eE+-]+)").matcher(meta);
             assertTrue("meta.json lacks min_gain", mg.find());
             float minGain = Float.parseFloat(mg.group(1));
+            assertTrue("meta.json lacks postfilter", meta.contains("\"postfilter\""));
             for (int chunk : CHUNKS) {
                 ReplayModel model = new ReplayModel(inputs, outputs, inputSize, spec.nBins());
-                StreamCore core = new StreamCore(spec, model, minGain);
+                boolean postfilter = meta.matches("(?s).*\"postfilter\":\\s*\"wiener\".*");
+                StreamCore core = new StreamCore(spec, model, minGain, postfilter);
                 float[] got = new float[expected.length];
                 int filled = 0;
                 for (int i = 0; i < audio.length; i += chunk) {
