@@ -84,7 +84,7 @@ def main(argv=None) -> int:
             s = stream.spec
             print(f"model: {args.model or 'bundled default'} ({s.model_kind}, {s.sample_rate} Hz, "
                   f"n_fft {s.n_fft}, hop {s.hop}, latency {stream.latency_samples} samples), "
-                  f"interpreter: {stream.backend}", file=sys.stderr)
+                  f"interpreter: {stream.backend}, post-filter: {stream.postfilter}", file=sys.stderr)
         bar = None
         if len(jobs) > 3:
             try:

@@ -28,6 +28,21 @@ def test_file_in_file_out_keeps_format_rate_and_length(model, tmp_path, rng):
     info = sf.info(str(tmp_path / "out.flac"))
     assert (info.samplerate, info.frames, info.subtype) == (16000, 16000, "PCM_16")
     assert "interpreter: ai_edge_litert" in res.stderr
+    assert "post-filter: wiener" in res.stderr
+
+
+def test_postfilter_none_plays_the_model_alone(model, tmp_path, rng):
+    """On steady noise the default Wiener cap removes more than the model alone does."""
+    src = tmp_path / "noise.wav"
+    sf.write(src, rng.standard_normal(8000 * 3) * 0.05, 8000)
+    energy = {}
+    for mode in ("wiener", "none"):
+        res = cli(src, "-o", tmp_path / f"{mode}.wav", "--model", model, "--postfilter", mode)
+        assert res.returncode == 0, res.stderr
+        y, _ = sf.read(str(tmp_path / f"{mode}.wav"))
+        energy[mode] = float(np.sum(y[8000 * 2:] ** 2))
+    assert energy["wiener"] < 0.5 * energy["none"]
+    assert cli(src, "-o", tmp_path / "x.wav", "--postfilter", "spectral").returncode == 2
 
 
 def test_high_band_drop_returns_band_limited_audio(model, tmp_path, rng):
