@@ -13,7 +13,11 @@ from runtime.spec import FeatureSpec
 def wiener_denoise(audio: np.ndarray, spec: FeatureSpec, *, alpha_dd: float = 0.98,
                    smooth: float = 0.8, window_s: float = 1.5, gain_floor_db: float = -15.0) -> np.ndarray:
     """Denoised audio, same length as the input: runtime.dsp.WienerGain with the exact
-    window minimum, applied alone (gain xi / (1 + xi), floored at ``gain_floor_db``)."""
+    window minimum, applied alone (gain xi / (1 + xi), floored at ``gain_floor_db``).
+
+    Unlike the runtime's post-filter it keeps the stream's first frames (partly leading
+    zeros) in its statistics, as it always has, so the baseline rows published in the
+    model card and benchmarks/README.md stay comparable across dates."""
     spectra = dsp.stft(audio, spec)
     wiener = dsp.WienerGain(spec, alpha_dd=alpha_dd, smooth=smooth, window_s=window_s,
                             floor_db=gain_floor_db)
