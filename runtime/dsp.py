@@ -213,6 +213,12 @@ class WienerGain:
         self.gain = np.zeros(bins)
         self.reset()
 
+    @property
+    def settings(self) -> tuple:
+        """What fixes this filter's output for a given input (a cache key for its gains)."""
+        return (self.alpha_dd, self.smooth, self.bias, self.floor, self._frames_per_slot,
+                len(self._slots), self._warmup_frames)
+
     def reset(self) -> None:
         self._slots.fill(np.inf)
         self._prev_clean.fill(0.0)
@@ -264,6 +270,16 @@ def postfilter_wiener(spec: FeatureSpec) -> WienerGain:
     """The runtime post-filter's WienerGain: -20 dB floor, eight sub-window minima over
     1.5 s, and the frames that hold the stream's leading zeros (n_fft/hop - 1) left out."""
     return WienerGain(spec, floor_db=-20.0, sub_windows=8, warmup_frames=spec.n_fft // spec.hop - 1)
+
+
+def postfilter_gains(magnitude: np.ndarray, spec: FeatureSpec) -> np.ndarray:
+    """The post-filter's gain for each frame of a whole (frames, bins) noisy magnitude,
+    float32, equal to what a stream applies frame by frame (training puts it in the loss)."""
+    wiener = postfilter_wiener(spec)
+    out = np.empty(np.shape(magnitude), np.float32)
+    for t, frame in enumerate(np.asarray(magnitude, np.float64)):
+        out[t] = wiener.update(frame)
+    return out
 
 
 class FrameProcessor:

@@ -140,6 +140,8 @@ def test_frame_processor_caps_the_mask_with_the_postfilter_gain(rng):
     ref = dsp.stft(x, spec)
     wiener = dsp.postfilter_wiener(spec)
     g = np.stack([wiener.update(np.abs(f)).copy() for f in ref])
+    # the offline gains that training puts in its loss are the stream's, frame for frame
+    assert np.max(np.abs(dsp.postfilter_gains(np.abs(ref), spec) - g)) < 1e-6
     assert (g < masks).mean() > 0.2  # the cap really bites in this signal
     expect = dsp.istft(ref * np.maximum(np.minimum(masks, g), 0.05), spec, len(x))
     L = spec.latency_samples

@@ -226,3 +226,55 @@ def test_monitor_val_pesq_picks_the_best_epoch_by_pesq(tiny_mix, tmp_path, monke
     assert np.abs(got - outputs[4]).max() > 1e-4            # not the last epoch's model
     bad = train_args("cr-ced", tiny_mix, tmp_path / "bad", extra=["--monitor", "val_pesq"])
     assert main(bad) == 2  # PESQ is not computed every epoch
+
+
+def test_postfilter_loss_scores_the_mask_the_runtime_applies(tiny_runs, tiny_mix, tmp_path):
+    """With --postfilter-loss wiener the loss sees min(mask, post-filter gain): raising the
+    mask above the gain changes nothing and gets no gradient; the targets carry the gains
+    a stream would apply; a fine-tune records the choice and its QAT keeps it."""
+    import numpy as np
+    import tensorflow as tf
+
+    from runtime import dsp
+    from runtime.spec import FeatureSpec
+    from training import pipeline
+    from training.train import spectral_loss, spectral_loss_weighted
+
+    rng = np.random.default_rng(2)
+    clean = rng.uniform(0.1, 1.0, (4, 129)).astype(np.float32)
+    noisy = clean + rng.uniform(0.1, 1.0, (4, 129)).astype(np.float32)
+    gain = rng.uniform(0.1, 1.0, (4, 129)).astype(np.float32)
+    y_true = np.concatenate([clean, noisy, gain], axis=-1)
+    loss = spectral_loss_weighted(0.0, 0.0, postfilter=True)
+    mask = tf.Variable(rng.uniform(0.0, 1.0, (4, 129)).astype(np.float32))
+    with tf.GradientTape() as tape:
+        value = loss(y_true, mask)
+    grad = tape.gradient(value, mask).numpy()
+    capped = np.minimum(mask.numpy(), gain)
+    assert float(value) == pytest.approx(float(spectral_loss(y_true[:, :258], capped)), rel=1e-5)
+    above = mask.numpy() > gain
+    assert 0.2 < above.mean() < 0.8
+    assert np.all(grad[above] == 0) and np.all(grad[~above] != 0)
+    # the distortion price is taken on the capped mask too
+    both = spectral_loss_weighted(1.0, 0.0, postfilter=True)
+    extra = np.mean(((capped * clean + 1e-6) ** 0.3 - (clean + 1e-6) ** 0.3) ** 2)
+    assert float(both(y_true, mask)) - float(value) == pytest.approx(extra, rel=1e-4)
+
+    rows = pipeline.read_manifest(tiny_mix, "train")[:1]
+    spec = FeatureSpec.from_json((tiny_runs["cr-ced"] / "spec.json").read_text())
+    cache = pipeline.SpectraCache(spec, tmp_path / "cache")
+    ds = pipeline.make_dataset(rows, spec, cache, kind="cr-ced", batch_size=4, shuffle=False,
+                               postfilter=True)
+    _, target = next(iter(ds))
+    noisy_mag = cache.get(rows[0])[0]
+    expect = dsp.postfilter_gains(noisy_mag, spec)[:4]
+    assert target.shape == (4, 3 * 129)
+    assert np.allclose(target.numpy()[:, 258:], expect, atol=1e-3)  # cached as float16
+    assert len(list(cache.dir.glob("*.postfilter-*.npy"))) == 1
+
+    out = tmp_path / "pf"
+    assert main(train_args("cr-ced", tiny_mix, out, extra=["--from", str(tiny_runs["cr-ced"]),
+                                                             "--postfilter-loss", "wiener"])) == 0
+    assert json.loads((out / "config.json").read_text())["postfilter_loss"] == "wiener"
+    assert main(train_args("cr-ced", tiny_mix, tmp_path / "pfq", extra=["--qat", "--from", str(out)])) == 0
+    assert json.loads((tmp_path / "pfq" / "config.json").read_text())["postfilter_loss"] == "wiener"

@@ -22,7 +22,10 @@ def keras_mask(model, audio: np.ndarray, spec: FeatureSpec) -> tuple[np.ndarray,
     return spectra, np.asarray(out, np.float64).reshape(len(spectra), spec.n_bins)
 
 
-def enhance(model, audio: np.ndarray, spec: FeatureSpec) -> np.ndarray:
-    """Denoised audio, same length and alignment as the input."""
+def enhance(model, audio: np.ndarray, spec: FeatureSpec, postfilter: bool = False) -> np.ndarray:
+    """Denoised audio, same length and alignment as the input; ``postfilter`` caps the
+    mask with the runtime's post-filter gain (a mask output only)."""
     spectra, mask = keras_mask(model, audio, spec)
+    if postfilter:
+        mask = np.minimum(mask, dsp.postfilter_gains(np.abs(spectra), spec))
     return dsp.istft(dsp.apply_output(spectra, mask, spec), spec, len(audio))

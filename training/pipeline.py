@@ -53,6 +53,8 @@ class SpectraCache:
         self.dir = Path(cache_dir) / hashlib.md5(key.encode()).hexdigest()[:10]
         self.dir.mkdir(parents=True, exist_ok=True)
         self.spec = spec
+        settings = repr(dsp.postfilter_wiener(spec).settings)
+        self._postfilter_key = hashlib.md5(settings.encode()).hexdigest()[:6]
 
     def get(self, row: dict) -> tuple[np.ndarray, np.ndarray]:
         tag = hashlib.md5(row["noisy"].encode()).hexdigest()[:16]
@@ -65,6 +67,20 @@ class SpectraCache:
         np.savez(tmp, noisy=noisy, clean=clean)
         tmp.replace(path)
         return noisy, clean
+
+    def postfilter_gains(self, row: dict) -> np.ndarray:
+        """The runtime post-filter's gains (frames, bins) on this pair's noisy magnitude,
+        cached beside it as float16 under a key of the filter's settings (they are computed
+        frame by frame, ~10 ms a file)."""
+        tag = hashlib.md5(row["noisy"].encode()).hexdigest()[:16]
+        path = self.dir / f"{tag}.postfilter-{self._postfilter_key}.npy"
+        if path.exists():
+            return np.load(path).astype(np.float32)
+        gains = dsp.postfilter_gains(self.get(row)[0], self.spec).astype(np.float16)
+        tmp = path.with_suffix(".tmp.npy")
+        np.save(tmp, gains)
+        tmp.replace(path)
+        return gains.astype(np.float32)
 
 
 def measure_normalisation(rows, spec: FeatureSpec, cache: SpectraCache,
@@ -91,17 +107,21 @@ def count_frames(rows, cache: SpectraCache) -> int:
 
 
 def make_dataset(rows, spec: FeatureSpec, cache: SpectraCache, *, kind: str, batch_size: int,
-                 shuffle: bool, seed: int = 0, seq_frames: int = 250, repeat: bool = False):
+                 shuffle: bool, seed: int = 0, seq_frames: int = 250, repeat: bool = False,
+                 postfilter: bool = False):
     """A tf.data.Dataset of (features, target) batches.
 
     target is [clean |S|, noisy |X|] concatenated on the last axis (2*bins), so the loss
-    can apply the predicted mask to the noisy magnitude.
+    can apply the predicted mask to the noisy magnitude; with ``postfilter`` the runtime
+    post-filter's gains follow (3*bins), so the loss can cap the mask with them as the
+    runtime does.
     CR-CED: features (bins, context, 1), one frame per example.
     CRNN: features (seq_frames, bins), one sequence per example.
     """
     import tensorflow as tf
 
     bins, ctx = spec.n_bins, spec.context_frames
+    width = (3 if postfilter else 2) * bins
     order = np.arange(len(rows))
 
     def generate():
@@ -110,7 +130,8 @@ def make_dataset(rows, spec: FeatureSpec, cache: SpectraCache, *, kind: str, bat
         for i in idx:
             noisy, clean = cache.get(rows[i])
             feats = dsp.features(noisy, spec)
-            target = np.concatenate([clean, noisy], axis=1)
+            parts = [clean, noisy] + ([cache.postfilter_gains(rows[i])] if postfilter else [])
+            target = np.concatenate(parts, axis=1)
             if kind == "cr-ced":
                 yield dsp.context_windows(feats, ctx)[..., None], target
             else:
@@ -119,10 +140,10 @@ def make_dataset(rows, spec: FeatureSpec, cache: SpectraCache, *, kind: str, bat
                     yield feats[sl][None], target[sl][None]
 
     if kind == "cr-ced":
-        sig = (tf.TensorSpec((None, bins, ctx, 1), tf.float32), tf.TensorSpec((None, 2 * bins), tf.float32))
+        sig = (tf.TensorSpec((None, bins, ctx, 1), tf.float32), tf.TensorSpec((None, width), tf.float32))
     else:
         sig = (tf.TensorSpec((None, seq_frames, bins), tf.float32),
-               tf.TensorSpec((None, seq_frames, 2 * bins), tf.float32))
+               tf.TensorSpec((None, seq_frames, width), tf.float32))
     ds = tf.data.Dataset.from_generator(generate, output_signature=sig)
     if repeat:
         ds = ds.repeat()

@@ -44,10 +44,11 @@ def spectral_loss(y_true, y_pred):
     """MSE between power-law compressed (|.|^0.3) masked-noisy and clean magnitudes.
     y_true is [clean | noisy] magnitudes along the last axis."""
     bins = y_pred.shape[-1]
-    return _compressed_mse(y_pred * y_true[..., bins:], y_true[..., :bins])
+    return _compressed_mse(y_pred * y_true[..., bins:2 * bins], y_true[..., :bins])
 
 
-def spectral_loss_weighted(distortion_weight: float, residual_weight: float = 0.0):
+def spectral_loss_weighted(distortion_weight: float, residual_weight: float = 0.0,
+                           postfilter: bool = False):
     """spectral_loss plus two optional prices, in the same compressed domain:
 
     * ``distortion_weight`` x the error of the mask applied to the clean magnitude alone:
@@ -56,8 +57,12 @@ def spectral_loss_weighted(distortion_weight: float, residual_weight: float = 0.
     * ``residual_weight`` x the squared overshoot of the masked noisy magnitude above the
       clean one (only where it is louder): a price on residual noise, the error PESQ
       weighs more than missing speech (its asymmetric disturbance).
+
+    With ``postfilter`` y_true carries the runtime post-filter's gains after the two
+    magnitudes, and every term scores ``min(mask, gain)``, the gain the runtime applies:
+    the model is trained for what the post-filter leaves, not for the whole job.
     """
-    if not distortion_weight and not residual_weight:
+    if not distortion_weight and not residual_weight and not postfilter:
         return spectral_loss
 
     def loss(y_true, y_pred):
@@ -66,12 +71,13 @@ def spectral_loss_weighted(distortion_weight: float, residual_weight: float = 0.
         from .models import COMPRESSION
 
         bins = y_pred.shape[-1]
-        clean, noisy = y_true[..., :bins], y_true[..., bins:]
-        total = spectral_loss(y_true, y_pred)
+        clean, noisy = y_true[..., :bins], y_true[..., bins:2 * bins]
+        mask = tf.minimum(y_pred, y_true[..., 2 * bins:]) if postfilter else y_pred
+        total = _compressed_mse(mask * noisy, clean)
         if distortion_weight:
-            total += distortion_weight * _compressed_mse(y_pred * clean, clean)
+            total += distortion_weight * _compressed_mse(mask * clean, clean)
         if residual_weight:
-            over = tf.nn.relu(tf.pow(y_pred * noisy + 1e-6, COMPRESSION) - tf.pow(clean + 1e-6, COMPRESSION))
+            over = tf.nn.relu(tf.pow(mask * noisy + 1e-6, COMPRESSION) - tf.pow(clean + 1e-6, COMPRESSION))
             total += residual_weight * tf.reduce_mean(tf.square(over))
         return total
 
@@ -106,9 +112,10 @@ def load_run(run_dir, weights: str = "best"):
 
 
 class QualityCallback:
-    """Per-epoch PESQ/STOI on a few dev pairs, through the runtime's reconstruction."""
+    """Per-epoch PESQ/STOI on a few dev pairs, through the runtime's reconstruction (and
+    its post-filter when the run is trained with it)."""
 
-    def __new__(cls, rows, spec, every):
+    def __new__(cls, rows, spec, every, postfilter: bool = False):
         import tf_keras as keras
 
         from runtime.audio_io import read_audio
@@ -124,7 +131,7 @@ class QualityCallback:
                     return
                 scores = []
                 for noisy, clean in pairs:
-                    out = enhance(self.model, noisy, spec)
+                    out = enhance(self.model, noisy, spec, postfilter=postfilter)
                     scores.append((pesq_score(clean, out, spec.sample_rate),
                                    stoi_score(clean, out, spec.sample_rate)))
                 logs["val_pesq"], logs["val_stoi"] = map(float, np.nanmean(scores, axis=0))
@@ -223,8 +230,13 @@ def train(args) -> dict:
     residual = args.residual_weight
     if residual is None:
         residual = base_cfg.get("residual_weight", 0.0) if args.from_run else 0.0
-    if (distortion or residual) and spec.output_kind != "mask":
-        raise DenoiseError("--distortion-weight/--residual-weight need the mask output (--target mask)")
+    postfilter = args.postfilter_loss
+    if postfilter is None:
+        postfilter = base_cfg.get("postfilter_loss", "none") if args.from_run else "none"
+    postfilter = postfilter == "wiener"
+    if (distortion or residual or postfilter) and spec.output_kind != "mask":
+        raise DenoiseError("--distortion-weight/--residual-weight/--postfilter-loss need the mask "
+                           "output (--target mask)")
     if (out / "spec.json").exists():
         spec = FeatureSpec.from_json((out / "spec.json").read_text())
     cache = pipeline.SpectraCache(spec, args.cache or out.parent / "spectra_cache")
@@ -245,9 +257,10 @@ def train(args) -> dict:
     global_batch = args.batch_size * strategy.num_replicas_in_sync
     train_ds = pipeline.make_dataset(train_rows, spec, cache, kind=kind, batch_size=global_batch,
                                      shuffle=True, seed=args.seed, seq_frames=args.seq_frames,
-                                     repeat=True)
+                                     repeat=True, postfilter=postfilter)
     val_ds = pipeline.make_dataset(dev_rows, spec, cache, kind=kind, batch_size=global_batch,
-                                   shuffle=False, seq_frames=args.seq_frames, repeat=True)
+                                   shuffle=False, seq_frames=args.seq_frames, repeat=True,
+                                   postfilter=postfilter)
     # XLA speeds CR-CED's many small convs up ~1.6x on CPU but slows the LSTM ~80x
     # (measured), and tfmot's fake-quant ops are left to the default runtime.
     use_jit = args.jit == "on" or (args.jit == "auto" and kind == "cr-ced" and not args.qat)
@@ -260,7 +273,8 @@ def train(args) -> dict:
             model = build(kind, spec, **size)
             if base_model is not None:
                 grow_crnn(base_model, model, seed=args.seed)  # = set_weights when the size is the same
-        loss = spectral_loss_weighted(distortion, residual) if spec.output_kind == "mask" else magnitude_loss
+        loss = (spectral_loss_weighted(distortion, residual, postfilter) if spec.output_kind == "mask"
+                else magnitude_loss)
         model.compile(optimizer=keras.optimizers.Adam(args.lr), loss=loss,
                       jit_compile=use_jit)
 
@@ -268,7 +282,8 @@ def train(args) -> dict:
               "from": str(args.from_run) if args.from_run else None, "epochs": args.epochs,
               "batch_size": args.batch_size, "lr": args.lr, "lr_decay": args.lr_decay,
               "lr_decay_epochs": args.lr_decay_epochs, "seed": args.seed, "jit": use_jit, "data": str(args.data),
-              "distortion_weight": distortion, "residual_weight": residual, "monitor": args.monitor,
+              "distortion_weight": distortion, "residual_weight": residual,
+              "postfilter_loss": "wiener" if postfilter else "none", "monitor": args.monitor,
               "parameters": int(model.count_params()),
               "macs_per_frame": macs_per_frame(build(kind, spec, **size))}
     (out / "config.json").write_text(json.dumps(config, indent=2))
@@ -278,7 +293,7 @@ def train(args) -> dict:
 
     mode = "max" if args.monitor == "val_pesq" else "min"
     callbacks = [
-        QualityCallback(dev_rows[: args.pesq_files], spec, args.pesq_every),
+        QualityCallback(dev_rows[: args.pesq_files], spec, args.pesq_every, postfilter),
         keras.callbacks.BackupAndRestore(str(backup)),
         keras.callbacks.LearningRateScheduler(schedule),
         keras.callbacks.ModelCheckpoint(str(out / "best.weights.h5"), save_best_only=True,
@@ -336,6 +351,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--residual-weight", type=float, default=None, metavar="W",
                    help="mask models: add W x the squared excess of the output over clean speech "
                         "(residual noise), the opposite trade (default 0, or the --from run's)")
+    p.add_argument("--postfilter-loss", choices=["none", "wiener"], default=None,
+                   help="wiener: score min(mask, the runtime post-filter's gain), the gain the "
+                        "runtime applies by default, so the model learns what the post-filter "
+                        "leaves (default none, or the --from run's)")
     p.add_argument("--units", type=int, default=None, help="CRNN LSTM units (default 128)")
     p.add_argument("--proj", type=int, default=None, help="CRNN projection width before the LSTM (default 128)")
     p.add_argument("--input-skip", action="store_true",
