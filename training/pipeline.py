@@ -56,9 +56,11 @@ class SpectraCache:
         settings = repr(dsp.postfilter_wiener(spec).settings)
         self._postfilter_key = hashlib.md5(settings.encode()).hexdigest()[:6]
 
+    def _path(self, row: dict, suffix: str) -> Path:
+        return self.dir / (hashlib.md5(row["noisy"].encode()).hexdigest()[:16] + suffix)
+
     def get(self, row: dict) -> tuple[np.ndarray, np.ndarray]:
-        tag = hashlib.md5(row["noisy"].encode()).hexdigest()[:16]
-        path = self.dir / f"{tag}.npz"
+        path = self._path(row, ".npz")
         if path.exists():
             with np.load(path) as z:
                 return z["noisy"], z["clean"]
@@ -68,15 +70,14 @@ class SpectraCache:
         tmp.replace(path)
         return noisy, clean
 
-    def postfilter_gains(self, row: dict) -> np.ndarray:
-        """The runtime post-filter's gains (frames, bins) on this pair's noisy magnitude,
-        cached beside it as float16 under a key of the filter's settings (they are computed
-        frame by frame, ~10 ms a file)."""
-        tag = hashlib.md5(row["noisy"].encode()).hexdigest()[:16]
-        path = self.dir / f"{tag}.postfilter-{self._postfilter_key}.npy"
+    def postfilter_gains(self, row: dict, noisy: np.ndarray) -> np.ndarray:
+        """The runtime post-filter's gains (frames, bins) on this pair's noisy magnitude
+        (``noisy``, from ``get``), cached beside it as float16 under a key of the filter's
+        settings (they are computed frame by frame, ~10 ms a file)."""
+        path = self._path(row, f".postfilter-{self._postfilter_key}.npy")
         if path.exists():
             return np.load(path).astype(np.float32)
-        gains = dsp.postfilter_gains(self.get(row)[0], self.spec).astype(np.float16)
+        gains = dsp.postfilter_gains(noisy, self.spec).astype(np.float16)
         tmp = path.with_suffix(".tmp.npy")
         np.save(tmp, gains)
         tmp.replace(path)
@@ -130,7 +131,7 @@ def make_dataset(rows, spec: FeatureSpec, cache: SpectraCache, *, kind: str, bat
         for i in idx:
             noisy, clean = cache.get(rows[i])
             feats = dsp.features(noisy, spec)
-            parts = [clean, noisy] + ([cache.postfilter_gains(rows[i])] if postfilter else [])
+            parts = [clean, noisy] + ([cache.postfilter_gains(rows[i], noisy)] if postfilter else [])
             target = np.concatenate(parts, axis=1)
             if kind == "cr-ced":
                 yield dsp.context_windows(feats, ctx)[..., None], target
