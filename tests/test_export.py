@@ -199,6 +199,7 @@ def test_training_side_postfilter_equals_the_runtime_default(exported, tiny_runs
     """What training scores with the post-filter (QualityCallback, --postfilter-loss) is what
     the runtime plays by default: the float export streamed with its post-filter on."""
     from runtime.offline import denoise
+    from runtime.stream import DEFAULT_MIN_GAIN_DB
     from training.enhance import enhance
     from training.train import load_run
 
@@ -211,3 +212,7 @@ def test_training_side_postfilter_equals_the_runtime_default(exported, tiny_runs
     assert np.max(np.abs(ours - runtime)) < 1e-4
     # and the cap changes the output here: without it the two differ
     assert np.max(np.abs(enhance(model, x, spec) - runtime)) > 1e-3
+    # with the runtime's attenuation limit too: QualityCallback scores the CLI's default output
+    default = denoise(x, 8000, str(exported[("cr-ced", "float32")][0]))
+    limited = enhance(model, x, spec, postfilter=True, min_gain_db=DEFAULT_MIN_GAIN_DB)
+    assert np.max(np.abs(limited - default)) < 1e-4

@@ -112,14 +112,16 @@ def load_run(run_dir, weights: str = "best"):
 
 
 class QualityCallback:
-    """Per-epoch PESQ/STOI on a few dev pairs, through the runtime's reconstruction (and
-    its post-filter when the run is trained with it)."""
+    """Per-epoch PESQ/STOI on a few dev pairs, through the runtime's reconstruction, its
+    attenuation limit and, for mask models, its default post-filter: the score is of what
+    `runtime.denoise` outputs."""
 
     def __new__(cls, rows, spec, every, postfilter: bool = False):
         import tf_keras as keras
 
         from runtime.audio_io import read_audio
         from runtime.metrics import pesq_score, stoi_score
+        from runtime.stream import DEFAULT_MIN_GAIN_DB
 
         from .enhance import enhance
 
@@ -131,7 +133,8 @@ class QualityCallback:
                     return
                 scores = []
                 for noisy, clean in pairs:
-                    out = enhance(self.model, noisy, spec, postfilter=postfilter)
+                    out = enhance(self.model, noisy, spec, postfilter=postfilter,
+                                  min_gain_db=DEFAULT_MIN_GAIN_DB)
                     scores.append((pesq_score(clean, out, spec.sample_rate),
                                    stoi_score(clean, out, spec.sample_rate)))
                 logs["val_pesq"], logs["val_stoi"] = map(float, np.nanmean(scores, axis=0))
@@ -293,7 +296,8 @@ def train(args) -> dict:
 
     mode = "max" if args.monitor == "val_pesq" else "min"
     callbacks = [
-        QualityCallback(dev_rows[: args.pesq_files], spec, args.pesq_every, postfilter),
+        QualityCallback(dev_rows[: args.pesq_files], spec, args.pesq_every,
+                        postfilter=spec.output_kind == "mask"),
         keras.callbacks.BackupAndRestore(str(backup)),
         keras.callbacks.LearningRateScheduler(schedule),
         keras.callbacks.ModelCheckpoint(str(out / "best.weights.h5"), save_best_only=True,
