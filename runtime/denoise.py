@@ -61,7 +61,7 @@ def main(argv=None) -> int:
     p.add_argument("--min-gain-db", type=parse_gain_db, default=DEFAULT_MIN_GAIN_DB, metavar="DB|none",
                    help=f"attenuation limit in dB (default {DEFAULT_MIN_GAIN_DB:g}); 'none' removes it")
     p.add_argument("--postfilter", choices=POSTFILTERS, default=DEFAULT_POSTFILTER,
-                   help="'wiener' (default) caps the model's gain with a classical Wiener gain over "
+                   help="'wiener' (default) multiplies the model's gain by the square root of a classical Wiener gain over "
                         "minimum-statistics noise, which removes steady noise the model leaves; "
                         "'none' plays the model alone")
     p.add_argument("--high-band", choices=HIGH_BAND_MODES, default="gain",

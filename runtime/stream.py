@@ -52,11 +52,12 @@ class StreamDenoiser:
     min_gain_db caps the attenuation: the default -20 dB keeps the models from carving
     into speech they are unsure of (on held-out noises it raised PESQ by ~0.15 and STOI by
     ~0.02 for the CRNN, see runtime/models/MODEL_CARD.md); None removes the cap.
-    postfilter="wiener" (the default) caps the model's gain, bin by bin, with the gain of
-    a classical Wiener filter over minimum-statistics noise: the models leave slowly
-    varying noise (hoods, fans, hum) in that a minimum tracker removes, and the cap
-    raised the CRNN's PESQ gain on held-out noises and on VoiceBank-DEMAND (see
-    runtime/models/MODEL_CARD.md); "none" or None gives the model alone.
+    postfilter="wiener" (the default) multiplies the model's gain, bin by bin, by the
+    square root of the gain of a classical Wiener filter over minimum-statistics noise:
+    the models leave slowly varying noise (hoods, fans, hum) in that a minimum tracker
+    removes, and the post-filter raised both models' PESQ gain on held-out noises and on
+    VoiceBank-DEMAND (see runtime/models/MODEL_CARD.md); "none" or None gives the model
+    alone.
     sample_rate, when given, is checked against the model's.
     """
 

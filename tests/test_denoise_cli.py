@@ -32,7 +32,7 @@ def test_file_in_file_out_keeps_format_rate_and_length(model, tmp_path, rng):
 
 
 def test_postfilter_none_plays_the_model_alone(model, tmp_path, rng):
-    """On steady noise the default Wiener cap removes more than the model alone does."""
+    """On steady noise the default Wiener post-filter removes more than the model alone does."""
     src = tmp_path / "noise.wav"
     sf.write(src, rng.standard_normal(8000 * 3) * 0.05, 8000)
     energy = {}

@@ -124,7 +124,7 @@ def test_wiener_gain_removes_steady_noise_passes_a_tone_and_forgets_old_noise(su
     assert np.all(gains[:3] == 1.0)  # the frames with the leading zeros pass untouched
 
 
-def test_frame_processor_caps_the_mask_with_the_postfilter_gain(rng):
+def test_frame_processor_applies_the_postfilter_factor_to_the_mask(rng):
     spec = preset("paper8k")
     x = rng.standard_normal(6000) * 0.1
     x[2000:3000] += np.sin(np.arange(1000) * 0.5)
@@ -142,7 +142,10 @@ def test_frame_processor_caps_the_mask_with_the_postfilter_gain(rng):
     g = np.stack([wiener.update(np.abs(f)).copy() for f in ref])
     # the offline gains that training puts in its loss are the stream's, frame for frame
     assert np.max(np.abs(dsp.postfilter_gains(np.abs(ref), spec) - g)) < 1e-6
-    assert (g < masks).mean() > 0.2  # the cap really bites in this signal
-    expect = dsp.istft(ref * np.maximum(np.minimum(masks, g), 0.05), spec, len(x))
+    # the factor is the square root of the Wiener gain, and it really bites in this signal
+    plain = dsp.WienerGain(spec, floor_db=-20, sub_windows=8, warmup_frames=spec.n_fft // spec.hop - 1)
+    np.testing.assert_allclose(g ** 2, np.stack([plain.update(np.abs(f)).copy() for f in ref]), rtol=1e-9)
+    assert (g < 0.5).mean() > 0.2
+    expect = dsp.istft(ref * np.maximum(masks * g, 0.05), spec, len(x))
     L = spec.latency_samples
     assert np.max(np.abs(np.concatenate(out)[L:L + len(x)] - expect)) < 1e-5

@@ -210,7 +210,7 @@ def test_training_side_postfilter_equals_the_runtime_default(exported, tiny_runs
     runtime = denoise(x, 8000, str(exported[("cr-ced", "float32")][0]), min_gain_db=None,
                       postfilter="wiener")
     assert np.max(np.abs(ours - runtime)) < 1e-4
-    # and the cap changes the output here: without it the two differ
+    # and the post-filter changes the output here: without it the two differ
     assert np.max(np.abs(enhance(model, x, spec) - runtime)) > 1e-3
     # with the runtime's attenuation limit too: QualityCallback scores the CLI's default output
     default = denoise(x, 8000, str(exported[("cr-ced", "float32")][0]))

@@ -151,13 +151,14 @@ def test_frame_path_allocates_no_new_arrays_in_steady_state(exported):
 
 def test_postfilter_is_on_by_default_removes_steady_noise_and_can_be_turned_off(rng):
     """With a model that passes everything, the default post-filter alone acts: steady
-    white noise loses most of its energy once its floor is tracked; "none" leaves it."""
+    white noise loses most of its energy once its floor is tracked (the factor, a square
+    root of a Wiener gain floored at -20 dB, goes down to -10 dB); "none" leaves it."""
     noise = rng.standard_normal(8000 * 3) * 0.05
     default = StreamDenoiser(IdentityModel(preset("paper8k")))
     assert default.postfilter == "wiener"
     cleaned = denoise(noise, 8000, default)
     late = slice(8000 * 2, None)
-    assert np.sum(cleaned[late] ** 2) < 0.1 * np.sum(noise[late] ** 2)
+    assert np.sum(cleaned[late] ** 2) < 0.2 * np.sum(noise[late] ** 2)
     alone = denoise(noise, 8000, StreamDenoiser(IdentityModel(preset("paper8k")), postfilter="none"))
     assert np.max(np.abs(alone - noise)) < 1e-5
     with pytest.raises(ModelError, match="postfilter"):

@@ -24,11 +24,11 @@ def keras_mask(model, audio: np.ndarray, spec: FeatureSpec) -> tuple[np.ndarray,
 
 def enhance(model, audio: np.ndarray, spec: FeatureSpec, postfilter: bool = False,
             min_gain_db: float | None = None) -> np.ndarray:
-    """Denoised audio, same length and alignment as the input; ``postfilter`` caps the
-    mask with the runtime's post-filter gain (a mask output only) and ``min_gain_db``
+    """Denoised audio, same length and alignment as the input; ``postfilter`` applies
+    the runtime's post-filter to the mask (a mask output only) and ``min_gain_db``
     limits the attenuation as the runtime's option of that name does."""
     spectra, mask = keras_mask(model, audio, spec)
     if postfilter:
-        mask = np.minimum(mask, dsp.postfilter_gains(np.abs(spectra), spec))
+        mask = mask * dsp.postfilter_gains(np.abs(spectra), spec)
     min_gain = 0.0 if min_gain_db is None else 10 ** (min_gain_db / 20)
     return dsp.istft(dsp.apply_output(spectra, mask, spec, min_gain), spec, len(audio))

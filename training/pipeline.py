@@ -114,7 +114,7 @@ def make_dataset(rows, spec: FeatureSpec, cache: SpectraCache, *, kind: str, bat
 
     target is [clean |S|, noisy |X|] concatenated on the last axis (2*bins), so the loss
     can apply the predicted mask to the noisy magnitude; with ``postfilter`` the runtime
-    post-filter's gains follow (3*bins), so the loss can cap the mask with them as the
+    post-filter's factors follow (3*bins), so the loss can apply them to the mask as the
     runtime does.
     CR-CED: features (bins, context, 1), one frame per example.
     CRNN: features (seq_frames, bins), one sequence per example.

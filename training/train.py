@@ -58,8 +58,8 @@ def spectral_loss_weighted(distortion_weight: float, residual_weight: float = 0.
       clean one (only where it is louder): a price on residual noise, the error PESQ
       weighs more than missing speech (its asymmetric disturbance).
 
-    With ``postfilter`` y_true carries the runtime post-filter's gains after the two
-    magnitudes, and every term scores ``min(mask, gain)``, the gain the runtime applies:
+    With ``postfilter`` y_true carries the runtime post-filter's factors after the two
+    magnitudes, and every term scores ``mask x factor``, the gain the runtime applies:
     the model is trained for what the post-filter leaves, not for the whole job.
     """
     if not distortion_weight and not residual_weight and not postfilter:
@@ -72,7 +72,7 @@ def spectral_loss_weighted(distortion_weight: float, residual_weight: float = 0.
 
         bins = y_pred.shape[-1]
         clean, noisy = y_true[..., :bins], y_true[..., bins:2 * bins]
-        mask = tf.minimum(y_pred, y_true[..., 2 * bins:]) if postfilter else y_pred
+        mask = y_pred * y_true[..., 2 * bins:] if postfilter else y_pred
         total = _compressed_mse(mask * noisy, clean)
         if distortion_weight:
             total += distortion_weight * _compressed_mse(mask * clean, clean)
@@ -356,8 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="mask models: add W x the squared excess of the output over clean speech "
                         "(residual noise), the opposite trade (default 0, or the --from run's)")
     p.add_argument("--postfilter-loss", choices=["none", "wiener"], default=None,
-                   help="wiener: score min(mask, the runtime post-filter's gain), the gain the "
-                        "runtime applies by default, so the model learns what the post-filter "
+                   help="wiener: score the mask times the runtime post-filter's factor, the gain "
+                        "the runtime applies by default, so the model learns what the post-filter "
                         "leaves (default none, or the --from run's)")
     p.add_argument("--units", type=int, default=None, help="CRNN LSTM units (default 128)")
     p.add_argument("--proj", type=int, default=None, help="CRNN projection width before the LSTM (default 128)")

@@ -23,7 +23,7 @@ public final class FrameProcessor {
 
     public FrameProcessor(FeatureSpec spec, float minGain) { this(spec, minGain, false); }
 
-    /** postfilter: cap the model's gain with the Wiener post-filter (runtime's default). */
+    /** postfilter: multiply the model's gain by the Wiener post-filter's factor (runtime's default). */
     public FrameProcessor(FeatureSpec spec, float minGain, boolean postfilter) {
         this.spec = spec;
         this.postfilter = postfilter ? new WienerGain(spec) : null;
@@ -96,10 +96,10 @@ public final class FrameProcessor {
     /** Apply the model output to the current spectrum; returns hop final samples (reused array). */
     public float[] synthesize(float[] modelOut) {
         boolean magnitudeKind = spec.outputKind.equals("magnitude");
-        float[] cap = postfilter == null ? null : postfilter.update(magnitude);
+        float[] factor = postfilter == null ? null : postfilter.update(magnitude);
         for (int b = 0; b < bins; b++) {
             double g = magnitudeKind ? modelOut[b] / Math.max(magnitude[b], 1e-12) : modelOut[b];
-            if (cap != null && cap[b] < g) g = cap[b];
+            if (factor != null) g *= factor[b];
             if (g < minGain) g = minGain;
             re[b] = specRe[b] * g;
             im[b] = specIm[b] * g;

@@ -21,7 +21,7 @@ public final class StreamCore {
     /** The model alone, its gain limited to minGain from below. */
     public StreamCore(FeatureSpec spec, FrameModel model, float minGain) { this(spec, model, minGain, false); }
 
-    /** postfilter: cap the model's gain with the Wiener post-filter, as the Python runtime does by default. */
+    /** postfilter: apply the Wiener post-filter to the model's gain, as the Python runtime does by default. */
     public StreamCore(FeatureSpec spec, FrameModel model, float minGain, boolean postfilter) {
         this.spec = spec;
         this.model = model;

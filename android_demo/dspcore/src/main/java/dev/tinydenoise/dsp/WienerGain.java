@@ -5,7 +5,8 @@ package dev.tinydenoise.dsp;
  * of postfilter_wiener(): decision-directed Wiener gain over a minimum-statistics noise
  * estimate (eight sub-window minima of the smoothed periodogram over 1.5 s, bias 1.5),
  * floored at -20 dB; the first n_fft/hop - 1 frames (the stream's leading zeros) pass
- * with gain 1. The model's mask is capped by it, bin by bin. No allocation per frame.
+ * with gain 1. update() returns the square root of that gain, the factor that multiplies
+ * the model's mask bin by bin. No allocation per frame.
  */
 public final class WienerGain {
     private static final double ALPHA_DD = 0.98, SMOOTH = 0.8, WINDOW_S = 1.5, BIAS = 1.5;
@@ -38,7 +39,7 @@ public final class WienerGain {
         warmup = warmupFrames;
     }
 
-    /** The gain for this frame's noisy magnitude (bins); a reused array. */
+    /** The post-filter factor (square root of the Wiener gain) for this frame's noisy magnitude (bins); a reused array. */
     public float[] update(float[] magnitude) {
         if (warmup > 0) {
             warmup--;
@@ -58,7 +59,7 @@ public final class WienerGain {
             double post = Math.max(p / noise - 1.0, 0.0);
             double prior = ALPHA_DD * prevClean[b] / noise + (1 - ALPHA_DD) * post;
             double g = Math.max(prior / (prior + 1.0), FLOOR);
-            gain[b] = (float) g;
+            gain[b] = (float) Math.sqrt(g);
             prevClean[b] = g * g * p;
         }
         t++;
