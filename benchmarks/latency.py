@@ -2,9 +2,11 @@
 
     python -m benchmarks.latency runtime/models/*.tflite --threads 1,2 --json results.json
 
-Needs only the [runtime] extra, so it runs unchanged on an ARM Linux board. DTLN from
-../shared/peers/dtln is measured in the same run when present (or with --peer-dir),
-and every model is also reported per second of audio so different hops compare fairly.
+Needs only the [runtime] extra, so it runs unchanged on an ARM Linux board. The field's
+denoisers (benchmarks.peers: DTLN float and int8, RNNoise, GTCRN, DeepFilterNet3; --peers)
+are timed in the same run, alternated with our models over --rounds rounds, and every
+system is reported as CPU milliseconds per second of audio (so different hops and rates
+compare fairly) and as a ratio to DTLN-quant's.
 """
 from __future__ import annotations
 
@@ -19,10 +21,12 @@ import numpy as np
 
 from runtime.errors import DenoiseError
 from runtime.example_audio import noisy_example
-from runtime.model_file import count_constant_elements, make_interpreter
+from runtime.model_file import count_constant_elements
 from runtime.stream import DEFAULT_POSTFILTER, POSTFILTERS, StreamDenoiser
 
-DEFAULT_PEER_DIR = Path(__file__).resolve().parents[2] / "shared" / "peers" / "dtln"
+from .peers import DEFAULT_PEER_ROOT, load_peers, parse_peers
+
+REFERENCE_PEER = "dtln-quant"
 
 
 def cpu_description() -> str:
@@ -55,6 +59,7 @@ def measure_model(path: Path, threads: int, seconds: float, warmup: int = 200,
         sd.process_frame(f)
     invoke_us, frame_us = [], []
     clock = time.perf_counter_ns
+    cpu0 = time.process_time()
     for f in frames:
         # the same steps as StreamDenoiser.process_frame, with the invoke timed apart
         t0 = clock()
@@ -67,6 +72,7 @@ def measure_model(path: Path, threads: int, seconds: float, warmup: int = 200,
         t3 = clock()
         invoke_us.append((t2 - t1) / 1e3)
         frame_us.append((t3 - t0) / 1e3)
+    cpu_seconds = time.process_time() - cpu0
     data = path.read_bytes()
     info = spec.info or {}
     frames_per_s = spec.sample_rate / hop
@@ -81,63 +87,21 @@ def measure_model(path: Path, threads: int, seconds: float, warmup: int = 200,
         "dsp_overhead_us": float(np.median(np.subtract(frame_us, invoke_us))),
         "dsp_overhead_vs_invoke": float(np.median(np.subtract(frame_us, invoke_us)) / inv["median"]),
         "ms_per_audio_second": whole["median"] * frames_per_s / 1e3,
+        "cpu_ms_per_audio_second": 1e3 * cpu_seconds / (len(frames) * hop / spec.sample_rate),
         "real_time_factor": whole["median"] * 1e-6 / (hop / spec.sample_rate),
     }
 
 
-def measure_dtln(peer_dir: Path, threads: int, seconds: float, quant: bool, warmup: int = 100) -> dict:
-    """DTLN's two models per 8 ms block (16 kHz, 512/128), with its own rfft/irfft."""
-    prefix = "model_quant_" if quant else "model_"
-    interps = [make_interpreter(peer_dir / f"{prefix}{i}.tflite", threads)[0] for i in (1, 2)]
-    details = [(it.get_input_details(), it.get_output_details()) for it in interps]
-    rate, block, shift = 16000, 512, 128
-    noisy, _ = noisy_example(rate, max(seconds, 1.0))
-    states = [np.zeros(d[0][1]["shape"] if len(d[0]) > 1 else 0, np.float32) for d in details]
-    buf = np.zeros(block, np.float32)
-    invoke_us, frame_us = [], []
-    n_blocks = (len(noisy) - shift) // shift
-    clock = time.perf_counter_ns
-
-    def step(i, audio_in):
-        """One DTLN model: (audio-ish, state) in, (audio-ish output, invoke ns) out; the
-        tensors are told apart by rank (the state is 4-D)."""
-        ins, outs = details[i]
-        a_in, s_in = sorted(ins, key=lambda x: len(x["shape"]) == 4)
-        interps[i].set_tensor(a_in["index"], audio_in)
-        interps[i].set_tensor(s_in["index"], states[i])
-        t = clock()
-        interps[i].invoke()
-        spent = clock() - t
-        out = next(interps[i].get_tensor(o["index"]) for o in outs if len(o["shape"]) == 3)
-        states[i] = next(interps[i].get_tensor(o["index"]) for o in outs if len(o["shape"]) == 4)
-        return out, spent
-
-    for b in range(n_blocks):
-        t0 = clock()
-        buf[:-shift] = buf[shift:]
-        buf[-shift:] = noisy[b * shift:(b + 1) * shift]
-        spec_c = np.fft.rfft(buf)
-        mag = np.abs(spec_c).astype(np.float32).reshape(1, 1, -1)
-        mask, spent1 = step(0, mag)
-        est = np.fft.irfft(spec_c * mask.reshape(-1)).astype(np.float32).reshape(1, 1, -1)
-        _, spent2 = step(1, est)
-        spent = spent1 + spent2
-        t3 = clock()
-        if b >= warmup:
-            invoke_us.append(spent / 1e3)
-            frame_us.append((t3 - t0) / 1e3)
-    params = sum(count_constant_elements((peer_dir / f"{prefix}{i}.tflite").read_bytes()) for i in (1, 2))
-    size = sum((peer_dir / f"{prefix}{i}.tflite").stat().st_size for i in (1, 2))
-    inv, whole = percentiles(invoke_us), percentiles(frame_us)
-    frames_per_s = rate / shift
-    return {"model": f"DTLN ({'dynamic int8' if quant else 'float32'})", "kind": "dtln", "threads": threads,
-            "backend": "ai_edge_litert", "sample_rate": rate, "hop": shift, "bytes": size,
-            "parameters": params, "macs_per_frame": None, "macs_per_second": None,
-            "invoke_us": inv, "frame_us": whole,
-            "dsp_overhead_us": float(np.median(np.subtract(frame_us, invoke_us))),
-            "dsp_overhead_vs_invoke": float(np.median(np.subtract(frame_us, invoke_us)) / inv["median"]),
-            "ms_per_audio_second": whole["median"] * frames_per_s / 1e3,
-            "real_time_factor": whole["median"] * 1e-6 / (shift / rate)}
+def measure_peer(peer, seconds: float) -> dict:
+    """CPU time per second of audio of a benchmarks.peers runner on the example signal at
+    the peer's own rate (so no resampling is timed), one thread, after a 1 s warm-up."""
+    noisy, _ = noisy_example(peer.rate, max(seconds, 1.0))
+    peer.run(noisy[:peer.rate], peer.rate)
+    result = peer.run(noisy, peer.rate)
+    return {"model": peer.label, "kind": "peer", "peer": peer.name, "threads": 1,
+            "sample_rate": peer.rate, "hop": peer.hop,
+            "cpu_ms_per_audio_second": result.cpu_ms_per_second,
+            "real_time_factor": result.cpu_ms_per_second / 1e3}
 
 
 def markdown(rows) -> str:
@@ -155,17 +119,47 @@ def markdown(rows) -> str:
     return "\n".join(lines)
 
 
+def compute_markdown(rows) -> str:
+    """Every system's CPU per second of audio, and its ratio to DTLN-quant's in this run."""
+    ref = next((r["cpu_ms_per_audio_second"] for r in rows if r.get("peer") == REFERENCE_PEER), None)
+    lines = ["| system | threads | rate (Hz) | hop (ms) | CPU ms per s of audio | x real time | vs DTLN-quant |",
+             "|" + "---|" * 7]
+    for r in sorted(rows, key=lambda r: r["cpu_ms_per_audio_second"]):
+        ms = r["cpu_ms_per_audio_second"]
+        ratio = f"{ms / ref:.2f}x" if ref else "n/a"
+        lines.append(f"| {r['model']} | {r['threads']} | {r['sample_rate']} | {1000 * r['hop'] / r['sample_rate']:.0f} "
+                     f"| {ms:.1f} | {1000 / ms:.0f}x | {ratio} |")
+    return "\n".join(lines)
+
+
+def median_round(measurements: list[dict]) -> dict:
+    """The round whose CPU per second of audio is the median of the rounds (odd count:
+    the middle one), with every round's figure kept."""
+    ordered = sorted(measurements, key=lambda r: r["cpu_ms_per_audio_second"])
+    row = dict(ordered[(len(ordered) - 1) // 2])
+    row["cpu_ms_per_audio_second_rounds"] = [r["cpu_ms_per_audio_second"] for r in measurements]
+    return row
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.latency",
                                 description="Per-frame latency (invoke and whole StreamDenoiser frame), "
-                                            "real-time factor, parameters and MACs of .tflite models.")
+                                            "real-time factor, parameters and MACs of .tflite models, "
+                                            "and CPU per second of audio beside the field's denoisers.")
     p.add_argument("models", nargs="+", metavar="MODEL", help=".tflite files exported by export.to_tflite")
-    p.add_argument("--threads", default="1", help="comma-separated thread counts (default 1)")
+    p.add_argument("--threads", default="1", help="comma-separated thread counts for our models (default 1; "
+                                                  "peers run on one thread)")
     p.add_argument("--seconds", type=float, default=10.0, help="audio per measurement (default 10)")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="rounds over all systems, alternating ours and the peers; each system's "
+                        "median round is reported (default 3)")
     p.add_argument("--json", default=None, help="write all results here")
-    p.add_argument("--peer-dir", default=str(DEFAULT_PEER_DIR),
-                   help="DTLN peer folder (default ../shared/peers/dtln; skipped if absent)")
-    p.add_argument("--no-peer", action="store_true", help="do not measure DTLN")
+    p.add_argument("--peers", default="all", metavar="LIST",
+                   help="peers timed in the same run: all (default), none, or a comma-separated list "
+                        "of dtln, dtln-quant, rnnoise, gtcrn, dfn3; missing ones are skipped with a note")
+    p.add_argument("--peer-root", default=str(DEFAULT_PEER_ROOT), metavar="DIR",
+                   help="folder with the peers' model files (dtln/, gtcrn/; default ../shared/peers)")
+    p.add_argument("--no-peer", action="store_true", help="same as --peers none")
     p.add_argument("--postfilter", choices=[*POSTFILTERS, "both"], default=DEFAULT_POSTFILTER,
                    help=f"the runtime post-filter in the frame (default {DEFAULT_POSTFILTER}, as "
                         "runtime.denoise); 'both' times each model with and without it")
@@ -175,32 +169,43 @@ def main(argv=None) -> int:
     except ValueError:
         print(f"error: --threads must be comma-separated integers, got {args.threads!r}", file=sys.stderr)
         return 2
-    rows = []
+    if args.rounds < 1:
+        print("error: --rounds must be at least 1", file=sys.stderr)
+        return 2
     try:
+        peer_names = [] if args.no_peer else parse_peers(args.peers)
+        for model in args.models:
+            if not Path(model).is_file():
+                raise DenoiseError(f"{model}: no such model file")
+        peers = load_peers(peer_names, args.peer_root, note=lambda m: print(m, file=sys.stderr))
+        jobs = []  # (key, thunk): ours and the peers interleaved in every round
         for model in args.models:
             for t in threads:
                 for pf in (POSTFILTERS if args.postfilter == "both" else (args.postfilter,)):
                     label = Path(model).name + (" (no post-filter)" if args.postfilter == "both"
                                                 and pf == "none" else "")
-                    rows.append(measure_model(Path(model), t, args.seconds, postfilter=pf, label=label))
-        peer = Path(args.peer_dir)
-        if not args.no_peer and (peer / "model_1.tflite").exists():
-            for t in threads:
-                for quant in (False, True):
-                    if (peer / f"model_{'quant_' if quant else ''}1.tflite").exists():
-                        rows.append(measure_dtln(peer, t, args.seconds, quant))
-        elif not args.no_peer:
-            print(f"note: DTLN peer not found in {peer}; measuring ours only", file=sys.stderr)
+                    jobs.append((label, t, lambda m=model, t=t, pf=pf, label=label: measure_model(
+                        Path(m), t, args.seconds, postfilter=pf, label=label)))
+        ours = len(jobs)
+        for i, peer in enumerate(peers):  # place each peer between our models
+            jobs.insert(min(ours, i + 1) + i, (peer.label, 1, lambda peer=peer: measure_peer(peer, args.seconds)))
+        measured: dict[tuple, list[dict]] = {}
+        for _ in range(args.rounds):
+            for label, t, thunk in jobs:
+                measured.setdefault((label, t), []).append(thunk())
+        rows = [median_round(m) for m in measured.values()]
     except DenoiseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"CPU: {cpu_description()} ({platform.machine()}), Python {platform.python_version()}, "
-          f"{args.seconds:g} s of audio per row, after warm-up")
-    print(markdown(rows))
+          f"{args.seconds:g} s of audio per measurement, {args.rounds} round(s), median round shown")
+    print(markdown([r for r in rows if r["kind"] != "peer"]))
+    print()
+    print(compute_markdown(rows))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"cpu": cpu_description(), "machine": platform.machine(),
-                                               "results": rows}, indent=2))
+                                               "rounds": args.rounds, "results": rows}, indent=2))
     return 0
 
 

@@ -8,7 +8,12 @@ model's sample rate (PESQ narrow-band at 8 kHz, wide-band at 16 kHz): pairs at o
 rates are resampled first. --score-rate 16000 instead scores 8 kHz models on 16 kHz
 audio the way runtime.denoise processes it (resampled for the model and back, the band
 above 4 kHz kept or dropped as --high-band says), against a Wiener filter run at 16 kHz. Rows: the unprocessed input, a Wiener-filter baseline and each
-model (float and int8 side by side when both are given).
+model (float and int8 side by side when both are given), and with --peers the field's
+real-time denoisers (benchmarks.peers: DTLN, RNNoise, GTCRN, DeepFilterNet3) on the same
+audio: each peer hears the recording at its file's rate (resampled only to the peer's own
+rate, so a 16 kHz model is not handed band-limited audio), and its output is resampled to
+the scoring rate; --peer-input scored gives the peers what our models hear instead. Each system's CPU time per second of audio is
+measured in the same run (the quality-versus-cost plot).
 """
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ import argparse
 import csv
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -29,9 +35,11 @@ from runtime.offline import HIGH_BAND_MODES, denoise
 from runtime.stream import DEFAULT_MIN_GAIN_DB, DEFAULT_POSTFILTER, POSTFILTERS, StreamDenoiser
 
 from .baseline import wiener_denoise
+from .peers import DEFAULT_PEER_ROOT, load_peers, parse_peers
 
 SNR_BANDS = (-np.inf, 2.5, 7.5, 12.5, np.inf)
 SCORE_RATES = (8000, 16000)
+PEER_INPUTS = ("file", "scored")
 
 
 def load_pairs(data_dir) -> list[dict]:
@@ -63,7 +71,8 @@ def display_names(models) -> list[str]:
 
 def evaluate(models, data_dir, limit=None, plots=None, threads=1,
              min_gain_db=DEFAULT_MIN_GAIN_DB, input_gain_db=0.0, score_rate=None,
-             high_band="gain", clean_input=False, postfilter=DEFAULT_POSTFILTER) -> dict:
+             high_band="gain", clean_input=False, postfilter=DEFAULT_POSTFILTER,
+             peers=(), peer_root=DEFAULT_PEER_ROOT, peer_input="file") -> dict:
     """Scores per pair and per SNR band. input_gain_db plays every noisy file louder or
     quieter into the systems (their outputs are scaled back before scoring), to see how
     a model copes with recordings at another level than its training data. score_rate
@@ -71,7 +80,11 @@ def evaluate(models, data_dir, limit=None, plots=None, threads=1,
     feeds the clean references instead of the noisy files: what a system does to speech
     that needs no cleaning (its "noisy" row is then the clean input itself). postfilter
     is the runtime's ("wiener" or "none"), or "both": each model twice, the rows without
-    it named "<model> (no post-filter)"."""
+    it named "<model> (no post-filter)". peers names benchmarks.peers runners to score
+    beside the models (those that cannot run here are skipped with a note); peer_input
+    "file" feeds them the recording at its own rate, "scored" the audio our models get."""
+    if peer_input not in PEER_INPUTS:
+        raise DenoiseError(f"peer_input must be one of {PEER_INPUTS}, got {peer_input!r}")
     pairs = load_pairs(data_dir)[:limit]
     specs = [read_spec(m) for m in models]
     rates = {s.sample_rate for s in specs}
@@ -90,7 +103,10 @@ def evaluate(models, data_dir, limit=None, plots=None, threads=1,
                 for pf in (POSTFILTERS if postfilter == "both" else (postfilter,))]
     streams = {n + suffix: StreamDenoiser(m, num_threads=threads, min_gain_db=min_gain_db, postfilter=pf)
                for n, m in zip(names, models) for pf, suffix in variants}
-    systems = ["noisy", "wiener"] + list(streams)
+    peer_runners = load_peers(peers, peer_root, note=lambda m: print(m, file=sys.stderr))
+    systems = ["noisy", "wiener"] + list(streams) + [p.label for p in peer_runners]
+    cpu = {s: 0.0 for s in systems[1:]}
+    audio_seconds = 0.0
     gain = 10 ** (input_gain_db / 20)
     per_file = []
     try:
@@ -103,17 +119,31 @@ def evaluate(models, data_dir, limit=None, plots=None, threads=1,
     for pair in iterator:
         noisy, r1 = read_audio(pair["noisy"])
         clean, r2 = read_audio(pair["clean"])
+        raw = clean if clean_input else noisy  # at the file's rate, for the peers
+        raw_rate = r2 if clean_input else r1
         noisy, clean = resample(noisy, r1, rate), resample(clean, r2, rate)
         n = min(len(noisy), len(clean))
         noisy, clean = noisy[:n], clean[:n]
         if clean_input:
             noisy = clean.copy()
+        if peer_input == "scored":
+            raw, raw_rate = noisy, rate
         snr = pair["snr_db"] if pair["snr_db"] is not None else float(
             10 * np.log10(np.sum(clean ** 2) / max(np.sum((noisy - clean) ** 2), 1e-20)))
         played = noisy * gain
+        audio_seconds += n / rate
+        t0 = time.process_time()
         outputs = {"noisy": noisy, "wiener": wiener_denoise(played, wiener_spec) / gain}
+        cpu["wiener"] += time.process_time() - t0
         for name, sd in streams.items():
+            t0 = time.process_time()
             outputs[name] = denoise(played, rate, sd, high_band=high_band) / gain
+            cpu[name] += time.process_time() - t0
+        for peer in peer_runners:
+            result = peer.run(raw * gain, raw_rate)
+            heard = resample(result.audio, raw_rate, rate)
+            outputs[peer.label] = np.pad(heard, (0, max(0, n - len(heard))))[:n] / gain
+            cpu[peer.label] += result.cpu_seconds
         row = {"name": pair["name"], "snr_db": snr}
         for system, audio in outputs.items():
             row[system] = all_metrics(clean, audio, rate)
@@ -131,7 +161,10 @@ def evaluate(models, data_dir, limit=None, plots=None, threads=1,
               "postfilter": postfilter,
               "input_gain_db": input_gain_db, "clean_input": clean_input, "high_band": high_band if rate > model_rate else None,
               "summary": summary, "per_file": per_file,
-              "cost": {n + suffix: _macs_per_second(s) for n, s in zip(names, specs) for _, suffix in variants}}
+              "peers": [p.label for p in peer_runners], "peer_input": peer_input,
+              "cost": {n + suffix: _macs_per_second(s) for n, s in zip(names, specs) for _, suffix in variants},
+              # ours: the whole runtime.denoise call; peers: their streaming loop (no resampling)
+              "cpu_ms_per_second": {s: 1e3 * c / max(audio_seconds, 1e-9) for s, c in cpu.items()}}
     if plots:
         from .plots import quality_vs_cost, spectrograms
 
@@ -165,14 +198,16 @@ def _mean(rows, system) -> dict:
 
 def markdown(result) -> str:
     bands = [b for b in next(iter(result["summary"].values())) if b != "all"]
-    lines = ["| system | PESQ | STOI | SI-SDR (dB) | " + " | ".join(f"PESQ {b}" for b in bands) + " |",
-             "|" + "---|" * (4 + len(bands))]
+    lines = ["| system | PESQ | STOI | SI-SDR (dB) | CPU ms per s | " + " | ".join(f"PESQ {b}" for b in bands) + " |",
+             "|" + "---|" * (5 + len(bands))]
+    cpu = result.get("cpu_ms_per_second", {})
     base = result["summary"]["noisy"]["all"]
     for system, s in result["summary"].items():
         a = s["all"]
         delta = "" if system == "noisy" else f" ({a['pesq'] - base['pesq']:+.2f})"
         band_cells = " | ".join(f"{s[b]['pesq']:.2f}" if b in s else "-" for b in bands)
-        lines.append(f"| {system} | {a['pesq']:.2f}{delta} | {a['stoi']:.3f} | {a['si_sdr']:.1f} | {band_cells} |")
+        cost = f"{cpu[system]:.1f}" if system in cpu else "-"
+        lines.append(f"| {system} | {a['pesq']:.2f}{delta} | {a['stoi']:.3f} | {a['si_sdr']:.1f} | {cost} | {band_cells} |")
     return "\n".join(lines)
 
 
@@ -191,15 +226,26 @@ def main(argv=None) -> int:
     p.add_argument("--input-gain-db", type=float, default=0.0, metavar="DB",
                    help="play the noisy files this much louder (or, negative, quieter) into the "
                         "systems; outputs are scaled back before scoring (default 0)")
-    p.add_argument("--score-rate", type=int, choices=SCORE_RATES, default=None, metavar="HZ",
-                   help="score at 8000 or 16000 Hz (default: the models' rate); at 16000, 8 kHz "
-                        "models run as runtime.denoise runs them on 16 kHz files")
+    p.add_argument("--score-rate", type=int, nargs="+", choices=SCORE_RATES, default=[None], metavar="HZ",
+                   help="score at 8000 or 16000 Hz, or both in one run ('--score-rate 16000 8000'; "
+                        "default: the models' rate); at 16000, 8 kHz models run as runtime.denoise "
+                        "runs them on 16 kHz files. With two rates the JSON holds {\"results\": [...]} "
+                        "and the plots go to PLOTS/<rate>/")
     p.add_argument("--high-band", choices=HIGH_BAND_MODES, default="gain",
                    help="with --score-rate above the models' rate: keep the band above their "
                         "Nyquist scaled by their gain (default, as runtime.denoise) or drop it")
     p.add_argument("--postfilter", choices=[*POSTFILTERS, "both"], default=DEFAULT_POSTFILTER,
                    help="the models' post-filter, as runtime.denoise --postfilter (default "
                         f"{DEFAULT_POSTFILTER}); 'both' scores each model with and without it")
+    p.add_argument("--peers", default="none", metavar="LIST",
+                   help="the field's denoisers to score beside the models: all, none (default) or "
+                        "a comma-separated list of dtln, dtln-quant, rnnoise, gtcrn, dfn3 (pip install "
+                        "-e \".[peers]\"; a peer that cannot run here is skipped with a note)")
+    p.add_argument("--peer-root", default=str(DEFAULT_PEER_ROOT), metavar="DIR",
+                   help="folder with the peers' model files (dtln/, gtcrn/; default ../shared/peers)")
+    p.add_argument("--peer-input", choices=PEER_INPUTS, default="file",
+                   help="what the peers hear: the recording at its file's rate (default; their "
+                        "output is resampled to the scoring rate) or the scored audio our models get")
     p.add_argument("--clean-input", action="store_true",
                    help="feed the clean references instead of the noisy files, to see how much each "
                         "system damages speech that needs no cleaning (SNR bands stay the pairs')")
@@ -207,27 +253,39 @@ def main(argv=None) -> int:
     if not -60 <= args.input_gain_db <= 20:
         print("error: --input-gain-db must be between -60 and 20", file=sys.stderr)
         return 2
+    rates = list(dict.fromkeys(args.score_rate))
+    results = []
     try:
-        result = evaluate(args.models, args.data, args.limit, args.plots, args.threads, args.min_gain_db,
-                          args.input_gain_db, args.score_rate, args.high_band, args.clean_input,
-                          args.postfilter)
+        peer_names = parse_peers(args.peers)
+        for rate in rates:
+            plots = (str(Path(args.plots) / str(rate)) if len(rates) > 1 else args.plots) if args.plots else None
+            results.append(evaluate(args.models, args.data, args.limit, plots, args.threads, args.min_gain_db,
+                                    args.input_gain_db, rate, args.high_band, args.clean_input,
+                                    args.postfilter, peer_names, args.peer_root, args.peer_input))
+            print_result(results[-1], args)
     except DenoiseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(results[0] if len(results) == 1 else {"results": results}, indent=2))
+    if args.plots:
+        print(f"plots written to {args.plots}/")
+    return 0
+
+
+def print_result(result, args) -> None:
     print(f"{result['pairs']} pairs from {args.data}, scored at {result['rate']} Hz "
           f"(PESQ {'narrow' if result['rate'] == 8000 else 'wide'}-band), "
           f"models at min gain {result['min_gain_db']} dB, post-filter {args.postfilter}"
           + (f", input played {args.input_gain_db:+g} dB" if args.input_gain_db else "")
           + (", the clean references as input (the 'noisy' row is that input)" if args.clean_input else "")
           + (f", {result['model_rate']} Hz models with the high band {result['high_band']}"
-             if result["high_band"] else ""))
+             if result["high_band"] else "")
+          + (f"; peers hear {'the files at their own rate' if args.peer_input == 'file' else 'the scored audio'}"
+             if result["peers"] else ""))
     print(markdown(result))
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=2))
-    if args.plots:
-        print(f"plots written to {args.plots}/")
-    return 0
+    print()
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ import pytest
 
 from benchmarks import latency, quality
 from benchmarks.baseline import wiener_denoise
+from benchmarks.peers import DEFAULT_PEER_ROOT
 from runtime.example_audio import noisy_example
 from runtime.metrics import si_sdr
 from runtime.spec import preset
@@ -30,17 +31,19 @@ def test_wiener_baseline_removes_stationary_noise():
 def test_latency_prints_ours_and_dtln_side_by_side(exported, tmp_path, capsys):
     models = [exported[("cr-ced", "int8")][0], exported[("cr-ced", "float32")][0]]
     out = tmp_path / "lat.json"
-    assert latency.main([*map(str, models), "--seconds", "1", "--json", str(out)]) == 0
+    assert latency.main([*map(str, models), "--seconds", "1", "--rounds", "1", "--peers", "dtln,dtln-quant",
+                         "--json", str(out)]) == 0
     text = capsys.readouterr().out
     rows = json.loads(out.read_text())["results"]
     assert {r["model"] for r in rows} >= {"cr-ced_int8.tflite", "cr-ced_float32.tflite"}
     for r in rows:
-        assert r["invoke_us"]["median"] > 0 and r["frame_us"]["median"] >= r["invoke_us"]["median"]
-        assert r["real_time_factor"] > 0
+        if r["kind"] != "peer":
+            assert r["invoke_us"]["median"] > 0 and r["frame_us"]["median"] >= r["invoke_us"]["median"]
+        assert r["real_time_factor"] > 0 and r["cpu_ms_per_audio_second"] > 0
     assert "real time" in text and "| model |" in text
-    if (latency.DEFAULT_PEER_DIR / "model_1.tflite").exists():
-        assert any(r["kind"] == "dtln" for r in rows)
-        assert "DTLN" in text
+    if (DEFAULT_PEER_ROOT / "dtln" / "model_1.tflite").exists():
+        assert {r["model"] for r in rows if r["kind"] == "peer"} == {"DTLN (float32)", "DTLN (dynamic int8)"}
+        assert "vs DTLN-quant" in text
 
 
 def test_quality_on_a_manifest_dir(exported, tiny_mix, tmp_path, capsys):
