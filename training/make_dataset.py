@@ -21,10 +21,12 @@ import numpy as np
 from runtime.audio_io import find_audio_files, read_audio, resample, write_audio
 from runtime.errors import AudioError, DenoiseError
 
-from . import noise_gen
+from . import noise_gen, recording_effects
 from .mixing import fit_length, mic_colouring, mix_at_snr, power, snr_db, trim_silence
 
 MANIFEST_FIELDS = ["id", "split", "noisy", "clean", "snr_db", "speech_source", "noise_source"]
+#: written only when a recording effect is on, so older sets keep their manifest bytes
+EFFECTS_FIELD = "effects"
 
 
 @dataclass
@@ -46,6 +48,16 @@ class MixConfig:
     second_noise: float = 0.0  # fraction of pairs with a second, independent noise source
     more_noise_kinds: bool = False  # generated noise also draws music, tonal alarms, modulated noise
     noise_speed: float = 0.0  # fraction of recorded noises played 0.7-1.4x as fast
+    balance_groups: bool = False  # draw a speaker (group) first, then one of its files
+    reverb: float = 0.0  # fraction of pairs whose speech plays in a simulated room
+    reverb_target: str = "early"  # clean target of those: early reflections, dry or reverberant
+    rooms: int = 96  # simulated rooms to draw from
+    channel: float = 0.0  # fraction of pairs through a handset/headset/telephone/codec response
+    clipping: float = 0.0  # fraction of pairs whose noisy input clips
+    noise_events: float = 0.0  # fraction of pairs with short noise events dropped in
+
+    def has_effects(self) -> bool:
+        return bool(self.reverb or self.channel or self.clipping or self.noise_events)
 
 
 def group_of(path: Path, regex: str | None) -> str:
@@ -53,8 +65,24 @@ def group_of(path: Path, regex: str | None) -> str:
     if regex:
         m = re.search(regex, path.stem)
         if m:
-            return m.group(1) if m.groups() else m.group(0)
+            # with alternatives (one per corpus) the first group that took part names it
+            return next((g for g in m.groups() if g is not None), m.group(0))
     return path.stem
+
+
+class GroupedFiles(list):
+    """Files as a list of groups (speakers): picks draw a group, then a file in it, so a
+    corpus of many short clips from few speakers does not outweigh one of many speakers."""
+
+    @classmethod
+    def of(cls, paths: list[Path], regex: str | None) -> "GroupedFiles":
+        groups: dict[str, list[Path]] = {}
+        for p in paths:
+            groups.setdefault(group_of(p, regex), []).append(p)
+        return cls(groups[g] for g in sorted(groups))
+
+    def flat(self) -> list[Path]:
+        return [p for g in self for p in g]
 
 
 def dev_groups(paths: list[Path], cfg: MixConfig) -> set[str]:
@@ -69,9 +97,10 @@ def dev_groups(paths: list[Path], cfg: MixConfig) -> set[str]:
 
 
 class SourceCache:
-    """Reads, trims and resamples source files once, keeping the most recent in memory."""
+    """Reads, trims and resamples source files once, keeping the most recent in memory
+    (thousands: with corpora of many clips a small cache re-reads a file for most pairs)."""
 
-    def __init__(self, rate: int, trim: bool, size: int = 64):
+    def __init__(self, rate: int, trim: bool, size: int = 4096):
         self.rate, self.trim, self.size = rate, trim, size
         self._cache: OrderedDict[Path, np.ndarray] = OrderedDict()
         self.bad: set[Path] = set()
@@ -99,14 +128,19 @@ class SourceCache:
         return audio
 
 
-def _pick(files: list[Path], cache: SourceCache, rng: np.random.Generator):
-    """A random readable file and its audio; None if every file is unreadable."""
+def _pick(files, cache: SourceCache, rng: np.random.Generator):
+    """A random readable file and its audio; None if every file is unreadable. ``files``
+    is a list of paths, or GroupedFiles (or one group of it) to draw a group first."""
+    if not files:
+        return None
+    grouped = isinstance(files, GroupedFiles)
     for _ in range(50):
-        path = files[int(rng.integers(len(files)))]
+        group = files[int(rng.integers(len(files)))] if grouped else files
+        path = group[int(rng.integers(len(group)))]
         audio = cache.get(path)
         if audio is not None:
             return path, audio
-    good = [p for p in files if p not in cache.bad]
+    good = [p for p in (files.flat() if grouped else files) if p not in cache.bad]
     for path in good:
         audio = cache.get(path)
         if audio is not None:
@@ -146,8 +180,9 @@ def _draw_noise(speech_files, noise_files, cfg: MixConfig, speech_cache, noise_c
 
 
 def make_example(index: int, speech_files, noise_files, cfg: MixConfig,
-                 speech_cache: SourceCache, noise_cache: SourceCache):
-    """(noisy, clean, row) for one example index, deterministic in (seed, index)."""
+                 speech_cache: SourceCache, noise_cache: SourceCache, rooms=None):
+    """(noisy, clean, row) for one example index, deterministic in (seed, index).
+    ``rooms`` is the RoomBank that cfg.reverb draws from."""
     rng = np.random.default_rng([cfg.seed, index])
     length = int(cfg.seconds * cfg.sample_rate)
     picked = _pick(speech_files, speech_cache, rng)
@@ -158,13 +193,16 @@ def make_example(index: int, speech_files, noise_files, cfg: MixConfig,
     if len(audio) >= length:
         start = int(rng.integers(0, len(audio) - length + 1))
         speech = audio[start:start + length]
-    else:  # short clips (digits, commands): concatenate clips of the same group with gaps
+    else:  # short clips (digits, commands): concatenate clips with gaps
+        # (balanced: clips of the same speaker, so the pair stays one talker)
+        same_speaker = (next(g for g in speech_files if path in g)
+                        if isinstance(speech_files, GroupedFiles) else speech_files)
         pieces, total = [], 0
         while total < length:
             gap = np.zeros(int(rng.uniform(0.05, 0.4) * cfg.sample_rate))
             pieces += [audio, gap]
             total += len(audio) + len(gap)
-            more = _pick(speech_files, speech_cache, rng)
+            more = _pick(same_speaker, speech_cache, rng)
             if more is None:
                 break
             path2, audio = more
@@ -189,19 +227,51 @@ def make_example(index: int, speech_files, noise_files, cfg: MixConfig,
         noise_source = f"{noise_source}+{other_source}"
     if cfg.colour_speech and rng.random() < cfg.colour_speech:
         speech = mic_colouring(speech, cfg.sample_rate, rng)
-    noisy, clean = mix_at_snr(speech, noise, snr, speech_dbfs=rng.uniform(*cfg.speech_dbfs))
+    effects = []
+    if cfg.noise_events and noise_files and rng.random() < cfg.noise_events:
+        events = [_pick(noise_files, noise_cache, rng) for _ in range(int(rng.integers(1, 5)))]
+        events = [e[1] for e in events if e is not None]
+        noise = recording_effects.noise_events(noise, events, cfg.sample_rate, rng)
+        effects.append(f"events:{len(events)}")
+    target = None
+    if cfg.reverb and rng.random() < cfg.reverb:
+        if rooms is None:
+            raise DenoiseError("reverb needs a RoomBank")
+        room = int(rng.integers(rooms.count))
+        speech, target = recording_effects.reverberate(speech, rooms.responses[room], cfg.sample_rate,
+                                                       cfg.reverb_target)
+        effects.append(f"room:{room}:rt60={rooms.info[room]['rt60']}")
+    noisy, clean = mix_at_snr(speech, noise, snr, speech_dbfs=rng.uniform(*cfg.speech_dbfs), target=target)
+    # the SNR of what was mixed (reverberant speech against noise), before any channel
+    measured_snr = snr if target is not None else snr_db(clean, noisy - clean)
+    if cfg.channel and rng.random() < cfg.channel:
+        kind = recording_effects.CHANNELS[int(rng.integers(len(recording_effects.CHANNELS)))]
+        response = recording_effects.channel_filter(kind, cfg.sample_rate, rng)
+        noisy, clean = response(noisy), response(clean)  # the target keeps the channel's band
+        effects.append(f"channel:{kind}")
+    if cfg.clipping and rng.random() < cfg.clipping:
+        noisy, threshold = recording_effects.clip(noisy, rng)  # the target stays unclipped
+        effects.append(f"clip:{threshold:.3f}")
+    top = max(np.max(np.abs(noisy)), 1e-12)
+    if top > 0.95:  # filters can raise peaks
+        noisy, clean = noisy * (0.95 / top), clean * (0.95 / top)
     row = {
         "id": f"{index:06d}",
-        "snr_db": f"{snr_db(clean, noisy - clean):.4f}",
+        "snr_db": f"{measured_snr:.4f}",
         "speech_source": ";".join(dict.fromkeys(str(s) for s in sources)),
         "noise_source": noise_source,
     }
+    if cfg.has_effects():
+        row[EFFECTS_FIELD] = ";".join(effects)
     return noisy, clean, row
 
 
 def make_dataset(clean_dirs, noise_dirs, out_dir, count: int, cfg: MixConfig,
-                 progress: bool = True) -> dict:
-    """Write pairs and manifest.csv under out_dir; returns counts (written, resumed, bad files)."""
+                 progress: bool = True, jobs: int = 1, shard: tuple[int, int] | None = None) -> dict:
+    """Write pairs and manifest.csv under out_dir; returns counts (written, resumed, bad files).
+
+    ``jobs`` processes share the work (same bytes as one); ``shard=(K, N)`` writes only
+    pairs K-1, K-1+N, ... and manifest.shard-K-of-N.csv, for merge_shards to join."""
     out = Path(out_dir)
     speech_all = find_audio_files(clean_dirs)
     noise_all = find_audio_files(noise_dirs or [])
@@ -215,50 +285,121 @@ def make_dataset(clean_dirs, noise_dirs, out_dir, count: int, cfg: MixConfig,
         want_dev = split == "dev"
         speech = [p for p in speech_all if (group_of(p, cfg.group_regex) in dev_speech) == want_dev]
         noise = [p for p in noise_all if (group_of(p, cfg.group_regex) in dev_noise) == want_dev]
+        if cfg.balance_groups:
+            speech = GroupedFiles.of(speech, cfg.group_regex)
         splits[split] = (speech, noise)
     if cfg.dev_fraction > 0 and not splits["dev"][0]:
         raise DenoiseError("--dev-fraction left no speech group for dev; raise it or check --group-regex")
 
     for sub in ("noisy", "clean"):
         (out / sub).mkdir(parents=True, exist_ok=True)
-    partial = out / "manifest.partial.csv"
+    fields = MANIFEST_FIELDS + ([EFFECTS_FIELD] if cfg.has_effects() else [])
+    final = out / ("manifest.csv" if shard is None else f"manifest.shard-{shard[0]}-of-{shard[1]}.csv")
+    partial = final.with_suffix(".partial.csv")
     done = {}
-    for previous in (out / "manifest.csv", partial):  # a finished run, then an interrupted one
+    for previous in (final, partial):  # a finished run, then an interrupted one
         if previous.exists():
             with open(previous, newline="") as f:
                 for row in csv.DictReader(f):
                     if (out / row["noisy"]).exists() and (out / row["clean"]).exists():
                         done[row["id"]] = row
-    speech_cache = SourceCache(cfg.sample_rate, trim=True)
-    noise_cache = SourceCache(cfg.sample_rate, trim=False)
+    rooms = (recording_effects.RoomBank(cfg.sample_rate, cfg.rooms, cfg.seed, cache_dir=out)
+             if cfg.reverb else None)
     n_dev = int(round(count * cfg.dev_fraction))
-    todo = [i for i in range(count) if f"{i:06d}" not in done]
+    mine = range(count) if shard is None else range(shard[0] - 1, count, shard[1])
+    todo = [i for i in mine if f"{i:06d}" not in done]
     bar = _progress(len(todo), progress, "mixing")
+    context = dict(splits=splits, cfg=cfg, out=out, count=count, n_dev=n_dev, rooms=rooms)
     with open(partial, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=MANIFEST_FIELDS)
+        writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         for key in sorted(done):
-            writer.writerow({k: done[key][k] for k in MANIFEST_FIELDS})
-        for i in todo:
-            split = cfg.only_split or ("dev" if i >= count - n_dev else "train")
-            speech, noise = splits[split]
-            noisy, clean, row = make_example(i, speech, noise, cfg, speech_cache, noise_cache)
-            row.update(split=split, noisy=f"noisy/{row['id']}.wav", clean=f"clean/{row['id']}.wav")
-            write_audio(out / row["noisy"], noisy, cfg.sample_rate, subtype="PCM_24")
-            write_audio(out / row["clean"], clean, cfg.sample_rate, subtype="PCM_24")
-            writer.writerow(row)
-            f.flush()
-            done[row["id"]] = row
-            bar.update(1)
+            writer.writerow({k: done[key].get(k, "") for k in fields})
+        if jobs > 1 and len(todo) > 1:
+            import multiprocessing
+
+            pool = multiprocessing.get_context("fork").Pool(jobs, _init_worker, (context,))
+            rows = pool.imap(_write_example, todo, chunksize=4)
+        else:
+            pool = None
+            _init_worker(context)
+            rows = map(_write_example, todo)
+        bad = set()
+        try:
+            for row, unreadable in rows:
+                bad |= unreadable
+                writer.writerow(row)
+                f.flush()
+                done[row["id"]] = row
+                bar.update(1)
+        finally:
+            if pool is not None:
+                pool.terminate()
     bar.close()
-    with open(out / "manifest.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=MANIFEST_FIELDS)
-        writer.writeheader()
-        for key in sorted(done):
-            writer.writerow({k: done[key][k] for k in MANIFEST_FIELDS})
+    _write_manifest(final, [done[k] for k in sorted(done)], fields)
     partial.unlink()
-    bad = sorted(map(str, speech_cache.bad | noise_cache.bad))
-    return {"written": len(todo), "resumed": count - len(todo), "unreadable_files": bad}
+    return {"written": len(todo), "resumed": len(mine) - len(todo), "unreadable_files": sorted(bad)}
+
+
+_WORKER: dict = {}
+
+
+def _init_worker(context: dict) -> None:
+    """Per-process state: the splits, the config and each process's own source caches."""
+    _WORKER.clear()
+    _WORKER.update(context)
+    _WORKER["speech_cache"] = SourceCache(context["cfg"].sample_rate, trim=True)
+    _WORKER["noise_cache"] = SourceCache(context["cfg"].sample_rate, trim=False)
+
+
+def _write_example(i: int) -> tuple[dict, set]:
+    """Make pair i, write its two files and return its manifest row (in any process: the
+    pair depends on (seed, i) alone, so --jobs N writes the same bytes as --jobs 1), with
+    the unreadable source files met so far."""
+    w = _WORKER
+    cfg, out = w["cfg"], w["out"]
+    split = cfg.only_split or ("dev" if i >= w["count"] - w["n_dev"] else "train")
+    speech, noise = w["splits"][split]
+    noisy, clean, row = make_example(i, speech, noise, cfg, w["speech_cache"], w["noise_cache"], w["rooms"])
+    row.update(split=split, noisy=f"noisy/{row['id']}.wav", clean=f"clean/{row['id']}.wav")
+    write_audio(out / row["noisy"], noisy, cfg.sample_rate, subtype="PCM_24")
+    write_audio(out / row["clean"], clean, cfg.sample_rate, subtype="PCM_24")
+    return row, {str(p) for p in w["speech_cache"].bad | w["noise_cache"].bad}
+
+
+def _write_manifest(path: Path, rows: list[dict], fields: list[str]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: row.get(k, "") for k in fields})
+
+
+def merge_shards(out_dir) -> int:
+    """Join the manifests of --shard K/N runs into manifest.csv; every shard must be
+    finished. Returns the number of pairs."""
+    out = Path(out_dir)
+    shards = sorted(out.glob("manifest.shard-*-of-*.csv"))
+    shards = [p for p in shards if not p.name.endswith(".partial.csv")]
+    if not shards:
+        raise DenoiseError(f"{out}: no finished shard manifests (manifest.shard-K-of-N.csv)")
+    totals = {int(re.search(r"-of-(\d+)\.csv$", p.name).group(1)) for p in shards}
+    if len(totals) != 1:
+        raise DenoiseError(f"{out}: shard manifests of different splits ({sorted(totals)}); keep one N")
+    n = totals.pop()
+    have = {int(re.search(r"shard-(\d+)-of", p.name).group(1)) for p in shards}
+    missing = sorted(set(range(1, n + 1)) - have)
+    if missing:
+        raise DenoiseError(f"{out}: shards {', '.join(map(str, missing))} of {n} are not finished")
+    rows, fields = {}, None
+    for p in shards:
+        with open(p, newline="") as f:
+            reader = csv.DictReader(f)
+            fields = fields or reader.fieldnames
+            for row in reader:
+                rows[row["id"]] = row
+    _write_manifest(out / "manifest.csv", [rows[k] for k in sorted(rows)], fields)
+    return len(rows)
 
 
 class _NoBar:
@@ -284,7 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m training.make_dataset",
         description="Mix clean speech and noise folders into noisy/clean pairs with manifest.csv. "
                     "Audio files (wav/flac/ogg/mp3) are found recursively in any layout.")
-    p.add_argument("--clean", nargs="+", required=True, metavar="DIR", help="folders of clean speech")
+    p.add_argument("--clean", nargs="+", default=None, metavar="DIR", help="folders of clean speech (required)")
     p.add_argument("--noise", nargs="*", default=[], metavar="DIR",
                    help="folders of noise recordings (none: all noise is generated)")
     p.add_argument("--out", required=True, help="output folder (re-running resumes)")
@@ -320,26 +461,75 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--noise-speed", type=float, default=0.0, metavar="FRACTION",
                    help="fraction of recorded noises played at a random 0.7-1.4x speed, which "
                         "shifts their spectrum and tempo (default 0)")
+    p.add_argument("--balance-speakers", action="store_true",
+                   help="draw a speaker (a --group-regex group) first, then one of their files, so "
+                        "corpora of many short clips from few speakers do not dominate (default: "
+                        "every file equally likely)")
+    p.add_argument("--reverb", type=float, default=0.0, metavar="FRACTION",
+                   help="fraction of pairs whose speech plays in a simulated room (pyroomacoustics "
+                        "shoebox, RT60 0.1-1 s, source 0.3-4 m from the microphone; default 0)")
+    p.add_argument("--reverb-target", choices=recording_effects.REVERB_TARGETS, default="early",
+                   help="clean target of reverberant pairs: direct path + first 50 ms (early, "
+                        "default), direct path alone (dry) or all of it (reverberant)")
+    p.add_argument("--rooms", type=int, default=96, help="simulated rooms to draw from (default 96)")
+    p.add_argument("--channel", type=float, default=0.0, metavar="FRACTION",
+                   help="fraction of pairs through a handset, headset, telephone-band or low-bit-rate "
+                        "codec response (noisy and clean alike; default 0)")
+    p.add_argument("--clipping", type=float, default=0.0, metavar="FRACTION",
+                   help="fraction of pairs whose noisy input clips (the loudest 0.5-5%% of samples; "
+                        "the target stays unclipped; default 0)")
+    p.add_argument("--noise-events", type=float, default=0.0, metavar="FRACTION",
+                   help="fraction of pairs with 1-4 short recorded noise events dropped in at random "
+                        "onsets and levels (default 0)")
+    p.add_argument("--jobs", type=int, default=1, help="processes mixing in parallel (same bytes as 1)")
+    p.add_argument("--shard", default=None, metavar="K/N",
+                   help="make only the K-th of N interleaved slices of the set (a cluster array job); "
+                        "then run once with --merge-shards")
+    p.add_argument("--merge-shards", action="store_true",
+                   help="join finished --shard runs in --out into manifest.csv and exit")
     p.add_argument("--dev-fraction", type=float, default=0.0,
                    help="fraction of speech/noise groups held out for the dev split (default 0)")
     p.add_argument("--only-split", choices=["train", "dev"], default=None,
                    help="write only pairs of this split (e.g. a dev evaluation set at a fixed SNR)")
     p.add_argument("--group-regex", default=None,
                    help="regex on the file stem whose first group names the speaker "
-                        "(default: the stem itself), e.g. '_([a-z]+)_' for FSDD")
+                        "(default: the stem itself), e.g. '_([a-z]+)_' for FSDD; with several "
+                        "alternatives (one per corpus) the first group that matched names it")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    if not 0 <= args.snr_min <= args.snr_max:
-        print("error: need 0 <= --snr-min <= --snr-max", file=sys.stderr)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.merge_shards:
+        try:
+            n = merge_shards(args.out)
+        except DenoiseError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(f"{n} pairs from the shards -> {args.out}/manifest.csv")
+        return 0
+    if not args.clean:
+        parser.error("--clean is required")
+    shard = None
+    if args.shard:
+        m = re.fullmatch(r"(\d+)/(\d+)", args.shard)
+        if not m or not 1 <= int(m.group(1)) <= int(m.group(2)):
+            print(f"error: --shard wants K/N with 1 <= K <= N, got {args.shard!r}", file=sys.stderr)
+            return 2
+        shard = (int(m.group(1)), int(m.group(2)))
+    if args.jobs < 1 or args.rooms < 1:
+        print("error: --jobs and --rooms must be at least 1", file=sys.stderr)
         return 2
-    fractions = (args.colour_speech, args.second_noise, args.generated_noise, args.noise_speed)
+    if not -20 <= args.snr_min <= args.snr_max:
+        print("error: need -20 <= --snr-min <= --snr-max", file=sys.stderr)
+        return 2
+    fractions = (args.colour_speech, args.second_noise, args.generated_noise, args.noise_speed,
+                 args.reverb, args.channel, args.clipping, args.noise_events)
     if not all(0 <= v <= 1 for v in fractions):
-        print("error: --colour-speech, --second-noise, --generated-noise and --noise-speed are "
-              "fractions in [0, 1]",
+        print("error: --colour-speech, --second-noise, --generated-noise, --noise-speed, --reverb, "
+              "--channel, --clipping and --noise-events are fractions in [0, 1]",
               file=sys.stderr)
         return 2
     low, high = args.speech_dbfs
@@ -360,15 +550,20 @@ def main(argv=None) -> int:
                     augment_noise=args.augment_noise, only_split=args.only_split,
                     group_regex=args.group_regex, colour_speech=args.colour_speech,
                     second_noise=args.second_noise, speech_dbfs=tuple(args.speech_dbfs),
-                    more_noise_kinds=args.more_noise_kinds, noise_speed=args.noise_speed)
+                    more_noise_kinds=args.more_noise_kinds, noise_speed=args.noise_speed,
+                    balance_groups=args.balance_speakers, reverb=args.reverb,
+                    reverb_target=args.reverb_target, rooms=args.rooms, channel=args.channel,
+                    clipping=args.clipping, noise_events=args.noise_events)
     try:
         result = make_dataset(args.clean, args.noise, args.out, args.count, cfg,
-                              progress=not args.quiet)
+                              progress=not args.quiet, jobs=args.jobs, shard=shard)
     except DenoiseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"{result['written']} pairs written, {result['resumed']} already present, "
-          f"{len(result['unreadable_files'])} unreadable files skipped -> {args.out}/manifest.csv")
+          f"{len(result['unreadable_files'])} unreadable files skipped -> {args.out}/"
+          + ("manifest.csv" if shard is None else f"manifest.shard-{shard[0]}-of-{shard[1]}.csv "
+             f"(join the shards with --merge-shards)"))
     for path in result["unreadable_files"][:10]:
         print(f"  skipped: {path}", file=sys.stderr)
     return 0

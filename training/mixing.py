@@ -40,19 +40,23 @@ def snr_db(speech: np.ndarray, noise: np.ndarray) -> float:
 
 
 def mix_at_snr(speech: np.ndarray, noise: np.ndarray, snr: float, *, speech_dbfs: float = -25.0,
-               peak: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+               peak: float = 0.95, target: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(noisy, clean) with the noise scaled to ``snr`` dB against the speech.
 
     The speech is set to ``speech_dbfs`` RMS, then both are scaled down together if the
-    mixture would exceed ``peak``, which leaves the SNR unchanged.
+    mixture would exceed ``peak``, which leaves the SNR unchanged. ``target`` (e.g. the
+    early part of reverberant ``speech``) is returned as the clean signal instead of the
+    speech itself, scaled by the same factors.
     """
-    speech = speech * (10 ** (speech_dbfs / 20) / np.sqrt(max(power(speech), 1e-20)))
+    scale = 10 ** (speech_dbfs / 20) / np.sqrt(max(power(speech), 1e-20))
+    speech = speech * scale
     noise = noise * np.sqrt(power(speech) / max(power(noise), 1e-20) / 10 ** (snr / 10))
     noisy = speech + noise
+    clean = speech if target is None else target * scale
     top = np.max(np.abs(noisy))
     if top > peak:
-        speech, noisy = speech * (peak / top), noisy * (peak / top)
-    return noisy, speech
+        clean, noisy = clean * (peak / top), noisy * (peak / top)
+    return noisy, clean
 
 
 def mic_colouring(audio: np.ndarray, rate: int, rng: np.random.Generator) -> np.ndarray:
