@@ -148,6 +148,8 @@ def export(run_dir, quant: str = "int8", out=None, calibration=None, weights: st
         raise DenoiseError(f"{run_dir} predicts magnitudes, which are unbounded: int8 needs the "
                            f"mask output (train with --target mask); export float32 or float16")
     size = cfg.get("size", {})
+    if not (calibration or cfg.get("data")):
+        raise DenoiseError(f"{run_dir} records no training data; pass --calibration DIR")
     audio = calibration_audio(calibration or cfg["data"], spec)
     float_model = build(kind, spec, **size)
     params = int(float_model.count_params())
