@@ -32,6 +32,42 @@ def check_signal(audio: np.ndarray, name: str = "audio") -> np.ndarray:
     return a
 
 
+def promised_frames(path: str | Path) -> int | None:
+    """Sample frames a WAV header's data chunk promises (libsndfile silently reads what is
+    there), or None for other formats and unparsable headers."""
+    import struct
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            block_align = None
+            while True:
+                chunk = f.read(8)
+                if len(chunk) < 8:
+                    return None
+                cid, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+                if cid == b"fmt ":
+                    fmt = f.read(size)
+                    block_align = struct.unpack("<H", fmt[12:14])[0] if len(fmt) >= 14 else None
+                    if size % 2:
+                        f.read(1)
+                elif cid == b"data":
+                    return size // block_align if block_align else None
+                else:
+                    f.seek(size + size % 2, 1)
+    except OSError:
+        return None
+
+
+def warn_if_truncated(path: str | Path, frames_read: int) -> None:
+    promised = promised_frames(path)
+    if promised is not None and frames_read < promised and promised < 0xFFFFFFFF // 2:
+        warnings.warn(f"{path}: truncated, the header promises {promised} samples but the file "
+                      f"holds {frames_read}", stacklevel=3)
+
+
 def read_audio(path: str | Path, *, mono: str = "error") -> tuple[np.ndarray, int]:
     """Read a file as float64 mono. ``mono``: "error" refuses stereo, "downmix" averages
     channels with a warning. Empty, corrupt and NaN/Inf files raise AudioError."""
@@ -53,6 +89,7 @@ def read_audio(path: str | Path, *, mono: str = "error") -> tuple[np.ndarray, in
     except Exception as exc:  # soundfile/audioread raise many types for corrupt files
         raise AudioError(f"{path}: cannot read audio ({type(exc).__name__}: {exc})") from None
     audio = np.asarray(audio)
+    warn_if_truncated(path, len(audio))
     if audio.ndim == 2 and audio.shape[1] > 1:
         if mono == "downmix":
             warnings.warn(f"{path}: {audio.shape[1]} channels downmixed to mono", stacklevel=2)

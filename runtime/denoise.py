@@ -11,8 +11,9 @@ import types
 import warnings
 from pathlib import Path
 
-from .audio_io import AUDIO_EXTENSIONS, find_audio_files, read_audio, write_audio
+from .audio_io import AUDIO_EXTENSIONS, find_audio_files
 from .errors import DenoiseError
+from .file_stream import denoise_file, scan_audio
 from .offline import HIGH_BAND_MODES, denoise
 from .stream import DEFAULT_MIN_GAIN_DB, DEFAULT_POSTFILTER, POSTFILTERS, StreamDenoiser
 
@@ -69,15 +70,18 @@ def main(argv=None) -> int:
                         "it, scaled by the model's gain at the top of its band (default); 'drop' "
                         "returns band-limited audio")
     p.add_argument("--verbose", action="store_true", help="report the model, spec and interpreter")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (one is shown for files over a minute and for many files)")
     args = p.parse_args(argv)
     warnings.simplefilter("always")
     warnings.showwarning = lambda msg, *a, **k: print(f"warning: {msg}", file=sys.stderr)
     try:
         jobs = plan(args.inputs, args.output)
-        # Read everything first: one bad file stops the run before anything is written
-        # (and before the interpreter is created, which logs a line of its own).
+        # Check everything first (block by block, in constant memory): one bad file stops
+        # the run before anything is written (and before the interpreter is created,
+        # which logs a line of its own).
         for src, _ in jobs:
-            read_audio(src, mono="downmix")
+            scan_audio(src)
         stream = StreamDenoiser(args.model, num_threads=args.threads, min_gain_db=args.min_gain_db,
                                 postfilter=args.postfilter)
         if args.verbose:
@@ -86,22 +90,26 @@ def main(argv=None) -> int:
                   f"n_fft {s.n_fft}, hop {s.hop}, latency {stream.latency_samples} samples), "
                   f"interpreter: {stream.backend}, post-filter: {stream.postfilter}", file=sys.stderr)
         bar = None
-        if len(jobs) > 3:
+        if len(jobs) > 3 and not args.no_progress:
             try:
                 from tqdm import tqdm
 
                 bar = tqdm(total=len(jobs), unit="file", desc="denoising")
             except ImportError:
                 pass
-        for src, dst in jobs:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                audio, rate = read_audio(src, mono="downmix")
-            import soundfile as sf
+        import soundfile as sf
 
+        for src, dst in jobs:
             subtype = sf.info(str(src)).subtype if src.suffix.lower() != ".mp3" else None
-            out = denoise(audio, rate, stream, high_band=args.high_band)
-            write_audio(dst, out, rate, subtype=subtype if dst.suffix == src.suffix else None)
+            long_file = src.suffix.lower() != ".mp3" and sf.info(str(src)).duration > 60
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # downmix and truncation were said by the scan
+                report = denoise_file(src, dst, stream, high_band=args.high_band,
+                                      subtype=subtype if dst.suffix.lower() == src.suffix.lower() else None,
+                                      progress=long_file and bar is None and not args.no_progress)
+            if args.verbose and long_file:
+                print(f"{src}: {report['seconds']:.0f} s of audio at {1 / report['real_time_factor']:.0f}x "
+                      "real time", file=sys.stderr)
             if bar is not None:
                 bar.update(1)
             elif args.verbose:
@@ -111,6 +119,9 @@ def main(argv=None) -> int:
     except DenoiseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # the file being written was a temporary one, now removed
+        print("interrupted: the file in progress was not written", file=sys.stderr)
+        return 130
     return 0
 
 
