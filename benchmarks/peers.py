@@ -149,13 +149,13 @@ class GTCRN(Peer):
     name, label, rate, hop, lag = "gtcrn", "GTCRN", 16000, 256, 256
 
     def load(self):
+        path = self.peer_root / "gtcrn" / "gtcrn_simple.onnx"
+        if not path.is_file():
+            raise PeerUnavailable(f"model file {path} not found")
         try:
             import onnxruntime as ort
         except ImportError as exc:
             raise PeerUnavailable("onnxruntime is not installed (pip install -e \".[peers]\")") from exc
-        path = self.peer_root / "gtcrn" / "gtcrn_simple.onnx"
-        if not path.is_file():
-            raise PeerUnavailable(f"model file {path} not found")
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = 1
         opts.inter_op_num_threads = 1

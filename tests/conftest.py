@@ -1,6 +1,7 @@
 """Shared fixtures: a seeded rng, speech-like signals and a tiny on-disk corpus made in numpy."""
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -19,6 +20,35 @@ def needs_shared(*parts):
     """Skip unless ../shared/data/<parts> exists."""
     path = SHARED_DATA.joinpath(*parts)
     return pytest.mark.skipif(not path.exists(), reason=f"{path} not present (real data lives beside the repo)")
+
+
+def needs_modules(*modules, extra: str):
+    """Skip unless the packages are installed (the fast tier runs with [runtime] alone)."""
+    gone = [m for m in modules if importlib.util.find_spec(m) is None]
+    return pytest.mark.skipif(bool(gone), reason=f"{', '.join(gone)} not installed (the [{extra}] extra)")
+
+
+#: PESQ/STOI scoring and plots
+needs_metrics = needs_modules("pesq", "pystoi", "matplotlib", extra="dev")
+#: rooms and channel responses in dataset creation
+needs_effects = needs_modules("pyroomacoustics", "audiomentations", "scipy", extra="data")
+
+#: Test modules that train or export with TensorFlow: the "train" tier. Without TensorFlow
+#: they are not collected, so `pytest -m "not train"` runs in a [runtime]-only venv.
+TRAIN_MODULES = ("test_export.py", "test_models.py", "test_train.py", "test_from_tflite.py")
+if importlib.util.find_spec("tensorflow") is None:
+    collect_ignore = list(TRAIN_MODULES) + ["make_test_models.py"]
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "train: trains or exports with TensorFlow (the [train] extra); "
+                                       "the fast tier is -m 'not train'")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if Path(str(item.fspath)).name in TRAIN_MODULES:
+            item.add_marker(pytest.mark.train)
 
 
 @pytest.fixture
@@ -59,4 +89,4 @@ def tiny_mix(tiny_corpus, tmp_path_factory):
     return out
 
 
-from .models_fixtures import exported, tiny_runs  # noqa: E402,F401  (session fixtures)
+from .models_fixtures import exported, stored_models, tiny_runs  # noqa: E402,F401  (session fixtures)

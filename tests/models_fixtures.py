@@ -1,7 +1,24 @@
-"""Session fixtures that train tiny runs and export them, shared by several test modules."""
+"""Session fixtures: small stored models (no TensorFlow needed), and tiny runs trained and
+exported afresh for the training/export tier."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+
+STORED_MODELS = Path(__file__).resolve().parent / "data" / "models"
+
+
+@pytest.fixture(scope="session")
+def stored_models():
+    """{(kind, quant): path} of the small models in tests/data/models (python -m
+    tests.make_test_models rebuilds them), for tests of the runtime, CLI and benchmarks."""
+    models = {(kind, quant): STORED_MODELS / f"{kind}_{quant}.tflite"
+              for kind in ("cr-ced", "crnn") for quant in ("float32", "int8")}
+    missing = [str(p) for p in models.values() if not p.is_file()]
+    if missing:
+        pytest.fail(f"stored test models missing: {missing}; run python -m tests.make_test_models")
+    return models
 
 
 def train_args(kind, data, out, epochs=1, extra=()):

@@ -10,7 +10,7 @@ from runtime.example_audio import noisy_example
 from runtime.metrics import si_sdr
 from runtime.spec import preset
 
-from .conftest import SHARED_DATA, needs_shared
+from .conftest import SHARED_DATA, needs_metrics, needs_shared
 
 
 def test_si_sdr_is_scale_invariant_and_rewards_less_noise(rng):
@@ -28,8 +28,8 @@ def test_wiener_baseline_removes_stationary_noise():
     assert si_sdr(clean, out) > si_sdr(clean, noisy) + 2
 
 
-def test_latency_prints_ours_and_dtln_side_by_side(exported, tmp_path, capsys):
-    models = [exported[("cr-ced", "int8")][0], exported[("cr-ced", "float32")][0]]
+def test_latency_prints_ours_and_dtln_side_by_side(stored_models, tmp_path, capsys):
+    models = [stored_models[("cr-ced", "int8")], stored_models[("cr-ced", "float32")]]
     out = tmp_path / "lat.json"
     assert latency.main([*map(str, models), "--seconds", "1", "--rounds", "1", "--peers", "dtln,dtln-quant",
                          "--json", str(out)]) == 0
@@ -46,22 +46,24 @@ def test_latency_prints_ours_and_dtln_side_by_side(exported, tmp_path, capsys):
         assert "vs DTLN-quant" in text
 
 
-def test_quality_on_a_manifest_dir(exported, tiny_mix, tmp_path, capsys):
+@needs_metrics
+def test_quality_on_a_manifest_dir(stored_models, tiny_mix, tmp_path, capsys):
     out = tmp_path / "q.json"
-    assert quality.main([str(exported[("crnn", "int8")][0]), "--data", str(tiny_mix), "--json", str(out),
+    assert quality.main([str(stored_models[("crnn", "int8")]), "--data", str(tiny_mix), "--json", str(out),
                          "--plots", str(tmp_path / "plots")]) == 0
     result = json.loads(out.read_text())
     assert set(result["summary"]) == {"noisy", "wiener", "crnn_int8.tflite"}
     assert all(np.isfinite(v["all"]["stoi"]) for v in result["summary"].values())
     assert list((tmp_path / "plots").glob("spectrograms_*.png"))
     assert (tmp_path / "plots" / "quality_vs_cost.png").stat().st_size > 1000
-    assert quality.main([str(exported[("crnn", "int8")][0]), "--data", str(tmp_path)]) == 1
+    assert quality.main([str(stored_models[("crnn", "int8")]), "--data", str(tmp_path)]) == 1
 
 
-def test_quality_min_gain_zero_db_scores_the_model_as_the_noisy_input(exported, tiny_mix, tmp_path):
+@needs_metrics
+def test_quality_min_gain_zero_db_scores_the_model_as_the_noisy_input(stored_models, tiny_mix, tmp_path):
     """--min-gain-db 0 caps every gain at 1: the model must then score exactly like the input."""
     out = tmp_path / "q0.json"
-    model = exported[("crnn", "int8")][0]
+    model = stored_models[("crnn", "int8")]
     assert quality.main([str(model), "--data", str(tiny_mix), "--limit", "2", "--min-gain-db", "0",
                          "--json", str(out)]) == 0
     result = json.loads(out.read_text())
@@ -70,8 +72,9 @@ def test_quality_min_gain_zero_db_scores_the_model_as_the_noisy_input(exported, 
     assert abs(noisy["si_sdr"] - ours["si_sdr"]) < 0.01 and abs(noisy["pesq"] - ours["pesq"]) < 0.01
 
 
-def test_quality_input_gain_changes_what_the_systems_hear_not_the_reference(exported, tiny_mix, tmp_path):
-    model = exported[("crnn", "int8")][0]
+@needs_metrics
+def test_quality_input_gain_changes_what_the_systems_hear_not_the_reference(stored_models, tiny_mix, tmp_path):
+    model = stored_models[("crnn", "int8")]
     results = {}
     for db in ("0", "-30"):
         out = tmp_path / f"g{db}.json"
@@ -86,8 +89,9 @@ def test_quality_input_gain_changes_what_the_systems_hear_not_the_reference(expo
     assert quality.main([str(model), "--data", str(tiny_mix), "--input-gain-db", "-90"]) == 2
 
 
-def test_quality_clean_input_scores_what_systems_do_to_clean_speech(exported, tiny_mix, tmp_path):
-    model = exported[("crnn", "int8")][0]
+@needs_metrics
+def test_quality_clean_input_scores_what_systems_do_to_clean_speech(stored_models, tiny_mix, tmp_path):
+    model = stored_models[("crnn", "int8")]
     runs = {}
     for flag in ([], ["--clean-input"]):
         out = tmp_path / f"c{len(flag)}.json"
@@ -102,17 +106,19 @@ def test_quality_clean_input_scores_what_systems_do_to_clean_speech(exported, ti
     assert abs(clean_run[model.name]["all"]["si_sdr"] - runs[False]["summary"][model.name]["all"]["si_sdr"]) > 0.05
 
 
+@needs_metrics
 @needs_shared("paired_16k", "voicebank_demand")
-def test_quality_on_voicebank_demand_resampled(exported, tmp_path, capsys):
+def test_quality_on_voicebank_demand_resampled(stored_models, tmp_path, capsys):
     out = tmp_path / "vb.json"
     data = SHARED_DATA / "paired_16k" / "voicebank_demand"
-    assert quality.main([str(exported[("cr-ced", "int8")][0]), "--data", str(data), "--limit", "3",
+    assert quality.main([str(stored_models[("cr-ced", "int8")]), "--data", str(data), "--limit", "3",
                          "--json", str(out), "--plots", str(tmp_path / "p")]) == 0
     result = json.loads(out.read_text())
     assert result["rate"] == 8000 and result["pairs"] == 3
     assert "narrow-band" in capsys.readouterr().out
 
 
+@needs_metrics
 @needs_shared("paired_16k", "voicebank_demand")
 def test_quality_scores_an_8k_model_on_16k_audio_with_and_without_the_high_band(tmp_path, capsys):
     """--score-rate 16000: wide-band PESQ of what runtime.denoise returns for 16 kHz files;
@@ -137,10 +143,11 @@ def test_quality_scores_an_8k_model_on_16k_audio_with_and_without_the_high_band(
     assert exc.value.code == 2
 
 
-def test_quality_keeps_a_row_for_each_model_when_file_names_repeat(exported, tiny_mix, tmp_path):
+@needs_metrics
+def test_quality_keeps_a_row_for_each_model_when_file_names_repeat(stored_models, tiny_mix, tmp_path):
     import shutil
 
-    path = exported[("crnn", "int8")][0]
+    path = stored_models[("crnn", "int8")]
     copy = tmp_path / "retrained" / path.name
     copy.parent.mkdir()
     shutil.copy(path, copy)
@@ -153,6 +160,7 @@ def test_quality_keeps_a_row_for_each_model_when_file_names_repeat(exported, tin
     assert quality.main([str(path), str(path), "--data", str(tiny_mix)]) == 1
 
 
+@needs_metrics
 @needs_shared("paired_16k", "voicebank_demand")
 def test_quality_postfilter_both_scores_each_model_with_and_without_it(tmp_path, capsys):
     """The bundled default with its Wiener post-filter (the runtime's default) against the
@@ -172,8 +180,8 @@ def test_quality_postfilter_both_scores_each_model_with_and_without_it(tmp_path,
     assert "post-filter both" in capsys.readouterr().out
 
 
-def test_latency_postfilter_both_times_each_model_with_and_without_it(exported, tmp_path):
-    model = exported[("crnn", "int8")][0]
+def test_latency_postfilter_both_times_each_model_with_and_without_it(stored_models, tmp_path):
+    model = stored_models[("crnn", "int8")]
     out = tmp_path / "lat.json"
     assert latency.main([str(model), "--seconds", "1", "--no-peer", "--postfilter", "both",
                          "--json", str(out)]) == 0

@@ -13,7 +13,7 @@ from runtime.model_file import read_spec
 from runtime.offline import denoise
 from runtime.stream import DEFAULT_MODELS, MODELS_DIR, StreamDenoiser, default_model_path
 
-from .conftest import SHARED_DATA, needs_shared
+from .conftest import SHARED_DATA, needs_metrics, needs_shared
 
 BUNDLED = sorted(p.name for p in MODELS_DIR.glob("*.tflite"))
 
@@ -72,6 +72,7 @@ def _voicebank_gains(model_path, input_gain_db=0.0):
     return np.mean(gains_pesq), np.mean(gains_sdr)
 
 
+@needs_metrics
 @needs_shared("paired_16k", "voicebank_demand")
 @pytest.mark.parametrize("name", BUNDLED)
 def test_bundled_model_improves_real_noisy_recordings(name):
@@ -79,6 +80,7 @@ def test_bundled_model_improves_real_noisy_recordings(name):
     assert sdr_gain > 2.0 and pesq_gain > 0.03, (pesq_gain, sdr_gain)
 
 
+@needs_metrics
 @needs_shared("paired_16k", "voicebank_demand")
 def test_default_model_still_helps_recordings_20_db_quieter():
     """The default was trained on speech at -50 to -10 dBFS; at ~-42 dBFS it must still help

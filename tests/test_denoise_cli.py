@@ -16,8 +16,8 @@ def cli(*args):
 
 
 @pytest.fixture
-def model(exported):
-    return exported[("crnn", "int8")][0]
+def model(stored_models):
+    return stored_models[("crnn", "int8")]
 
 
 def test_file_in_file_out_keeps_format_rate_and_length(model, tmp_path, rng):

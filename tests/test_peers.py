@@ -10,7 +10,7 @@ from runtime.example_audio import noisy_example
 from runtime.metrics import si_sdr
 from runtime.stream import default_model_path
 
-from .conftest import SHARED_DATA, needs_shared
+from .conftest import SHARED_DATA, needs_metrics, needs_shared
 
 
 def loaded_peer(name):
@@ -71,6 +71,7 @@ def test_latency_times_ours_and_the_peers_in_one_run(tmp_path, capsys):
     assert "1.00x" in text  # the reference against itself
 
 
+@needs_metrics
 @needs_shared("paired_16k", "voicebank_demand")
 def test_quality_scores_the_peers_beside_ours_on_voicebank(tmp_path, capsys):
     """A row per peer in the table, JSON and plot; the authors' models improve PESQ on

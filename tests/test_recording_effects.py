@@ -10,6 +10,7 @@ from runtime.audio_io import read_audio
 from training import recording_effects as fx
 from training.make_dataset import GroupedFiles, MixConfig, group_of, main, make_dataset
 
+from .conftest import needs_effects
 from .test_make_dataset import _digest, _rows
 
 
@@ -49,6 +50,7 @@ def test_balanced_picks_draw_speakers_not_files(tiny_corpus, tmp_path):
     assert [len(g) for g in groups] == [30, 1, 1] and len(groups.flat()) == 32
 
 
+@needs_effects
 def test_room_bank_is_deterministic_cached_and_within_its_rt60(tmp_path):
     bank = fx.RoomBank(8000, count=4, seed=3, rt60=(0.2, 0.6), cache_dir=tmp_path)
     again = fx.RoomBank(8000, count=4, seed=3, rt60=(0.2, 0.6), cache_dir=tmp_path)  # from the cache
@@ -60,6 +62,7 @@ def test_room_bank_is_deterministic_cached_and_within_its_rt60(tmp_path):
         assert int(np.argmax(np.abs(a))) <= 8  # the direct path leads: pairs stay aligned
 
 
+@needs_effects
 @pytest.mark.parametrize("target", fx.REVERB_TARGETS)
 def test_reverb_targets_are_aligned_and_ring_on_as_they_should(target, rng):
     """A burst that stops half-way: the microphone hears the room ring on after it; the
@@ -81,6 +84,7 @@ def test_reverb_targets_are_aligned_and_ring_on_as_they_should(target, rng):
         assert ring_clean < 1e-9
 
 
+@needs_effects
 @pytest.mark.parametrize("kind", fx.CHANNELS)
 def test_channel_responses_limit_the_band_like_their_device(kind, rng):
     rate = 8000
@@ -122,6 +126,7 @@ def _effects_args(corpus, out, *extra):
             "--quiet", *extra]
 
 
+@needs_effects
 def test_effects_are_recorded_and_jobs_and_shards_write_the_same_bytes(tiny_corpus, tmp_path):
     one, two, sharded = tmp_path / "one", tmp_path / "two", tmp_path / "sharded"
     assert main(_effects_args(tiny_corpus, one)) == 0

@@ -61,7 +61,7 @@ esac
 
 
 @pytest.fixture
-def fake_env(tmp_path, exported):
+def fake_env(tmp_path, stored_models):
     bindir = tmp_path / "bin"
     bindir.mkdir()
     adb = bindir / "adb"
@@ -71,7 +71,7 @@ def fake_env(tmp_path, exported):
     binary = tmp_path / "benchmark_model"
     binary.write_bytes(b"\x7fELF fake")
     model = tmp_path / "cr_ced_int8.tflite"
-    shutil.copy(exported[("cr-ced", "int8")][0], model)
+    shutil.copy(stored_models[("cr-ced", "int8")], model)
     env = dict(os.environ, PATH=f"{bindir}:{os.environ['PATH']}", FAKE_ADB_LOG=str(tmp_path / "calls.log"),
                FAKE_BENCH_OUTPUT=str(tmp_path / "bench.txt"), FAKE_ADB_MODE="one")
     return {"env": env, "binary": binary, "model": model, "tmp": tmp_path}

@@ -51,8 +51,8 @@ def test_wrong_declared_sample_rate_is_refused():
 
 
 @pytest.mark.parametrize("kind", ["cr-ced", "crnn"])
-def test_stream_equals_offline_for_any_chunking(kind, exported, rng):
-    path, _ = exported[(kind, "float32")]
+def test_stream_equals_offline_for_any_chunking(kind, stored_models, rng):
+    path = stored_models[(kind, "float32")]
     x = rng.standard_normal(12000) * 0.1
     ref = denoise(x, 8000, str(path))
     assert ref.shape == x.shape
@@ -63,8 +63,8 @@ def test_stream_equals_offline_for_any_chunking(kind, exported, rng):
         assert np.max(np.abs(y[L:L + len(x)] - ref)) <= 1e-6
 
 
-def test_reset_starts_a_new_stream(exported, rng):
-    path, _ = exported[("crnn", "int8")]
+def test_reset_starts_a_new_stream(stored_models, rng):
+    path = stored_models[("crnn", "int8")]
     x = rng.standard_normal(3000) * 0.1
     sd = StreamDenoiser(path)
     first = np.concatenate([sd.process(x), sd.flush()])
@@ -107,18 +107,18 @@ def test_high_band_is_kept_with_the_models_gain(rate, rng):
         denoise(x, rate, identity, high_band="keep")
 
 
-def test_min_gain_limits_attenuation(exported, rng):
-    path, _ = exported[("cr-ced", "float32")]
+def test_min_gain_limits_attenuation(stored_models, rng):
+    path = stored_models[("cr-ced", "float32")]
     x = rng.standard_normal(4000) * 0.1
     full = denoise(x, 8000, str(path))
     limited = denoise(x, 8000, str(path), min_gain_db=-6)
     assert np.sum(limited ** 2) >= np.sum(full ** 2)
 
 
-def test_streaming_an_hour_does_not_grow_memory(exported):
+def test_streaming_an_hour_does_not_grow_memory(stored_models):
     """One hour at 8 kHz in 1 s chunks: traced memory after the first minute stays flat.
     (The CRNN: the cheapest bundled-size model, so the hour streams in seconds.)"""
-    path, _ = exported[("crnn", "int8")]
+    path = stored_models[("crnn", "int8")]
     sd = StreamDenoiser(path)
     chunk = np.random.default_rng(0).standard_normal(8000) * 0.1
     for _ in range(60):
@@ -133,8 +133,8 @@ def test_streaming_an_hour_does_not_grow_memory(exported):
     assert peak - base < 1024 * 1024  # the 1 s output array plus transients, never more
 
 
-def test_frame_path_allocates_no_new_arrays_in_steady_state(exported):
-    path, _ = exported[("crnn", "int8")]
+def test_frame_path_allocates_no_new_arrays_in_steady_state(stored_models):
+    path = stored_models[("crnn", "int8")]
     sd = StreamDenoiser(path)
     frame = np.random.default_rng(0).standard_normal(sd.spec.hop)
     for _ in range(50):

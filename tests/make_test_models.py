@@ -1,0 +1,65 @@
+"""Regenerate the small models stored in tests/data/models for the TensorFlow-free test tier.
+
+    python -m tests.make_test_models
+
+Trains a tiny CR-CED and a tiny CRNN (16 LSTM units) for two short epochs on a corpus made
+in numpy (the tests' own tiny corpus), and exports each as float32 and int8. The runtime,
+CLI, benchmark and device tests load these files, so they run without TensorFlow; the
+training/export tier (``pytest -m train``) builds fresh ones and checks the export path.
+"""
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parent / "data" / "models"
+CRNN_SIZE = ["--units", "16", "--proj", "16", "--channels", "4,4"]
+
+
+def make_corpus(root: Path) -> Path:
+    """The same tiny corpus and mix as tests/conftest.py's fixtures."""
+    import numpy as np
+    import soundfile as sf
+
+    from runtime.example_audio import speech_like
+    from training.make_dataset import MixConfig, make_dataset
+
+    rng = np.random.default_rng(7)
+    for spk in ("alice", "bob", "carol"):
+        for i in range(3):
+            path = root / "speech" / spk / f"{spk}_{i}.flac"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(path, np.concatenate([np.zeros(1600), speech_like(16000, 2.0, rng), np.zeros(2400)]), 16000)
+    (root / "noise").mkdir()
+    for i in range(3):
+        noise = np.cumsum(rng.standard_normal(16000 * 3)) if i == 0 else rng.standard_normal(16000 * 3)
+        sf.write(root / "noise" / f"noise_{i}.wav", noise / np.max(np.abs(noise)) * 0.3, 16000)
+    cfg = MixConfig(sample_rate=8000, snr_min=0, snr_max=10, seconds=1.0, seed=3,
+                    generated_noise=0.3, dev_fraction=0.34, group_regex="^([a-z]+)_")
+    make_dataset([root / "speech"], [root / "noise"], root / "mix", 24, cfg, progress=False)
+    return root / "mix"
+
+
+def main() -> int:
+    from export.to_tflite import export
+    from training.train import main as train_main
+
+    from .models_fixtures import train_args
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        mix = make_corpus(Path(tmp))
+        for kind in ("cr-ced", "crnn"):
+            run = Path(tmp) / kind
+            extra = CRNN_SIZE if kind == "crnn" else []
+            assert train_main(train_args(kind, mix, run, epochs=2, extra=extra)) == 0
+            for quant in ("float32", "int8"):
+                export(run, quant, OUT / f"{kind}_{quant}.tflite")
+    for p in sorted(OUT.glob("*.tflite")):
+        print(f"{p.relative_to(OUT.parents[1])}: {p.stat().st_size / 1024:.1f} KB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
