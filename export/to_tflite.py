@@ -136,7 +136,7 @@ def export(run_dir, quant: str = "int8", out=None, calibration=None, weights: st
            lstm_cell: str = "float", dense_head: bool = False) -> dict:
     """Write the .tflite and return a report (sizes, errors, ops)."""
     from training.models import build, copy_cr_ced_weights, cr_ced_for_export, crnn_stream, macs_per_frame
-    from training.train import load_run
+    from training.run_dir import load_run
 
     from .inspect_ops import summary
 

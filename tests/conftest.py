@@ -35,7 +35,7 @@ needs_effects = needs_modules("pyroomacoustics", "audiomentations", "scipy", ext
 
 #: Test modules that train or export with TensorFlow: the "train" tier. Without TensorFlow
 #: they are not collected, so `pytest -m "not train"` runs in a [runtime]-only venv.
-TRAIN_MODULES = ("test_export.py", "test_models.py", "test_train.py", "test_from_tflite.py")
+TRAIN_MODULES = ("test_export.py", "test_models.py", "test_train.py", "test_from_tflite.py", "test_tune.py")
 if importlib.util.find_spec("tensorflow") is None:
     collect_ignore = list(TRAIN_MODULES) + ["make_test_models.py"]
 

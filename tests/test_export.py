@@ -49,7 +49,7 @@ def test_float32_export_matches_keras(kind, exported):
 
 def test_crnn_streaming_tflite_equals_keras_sequence(exported, tiny_runs, rng):
     """Frame by frame with carried state vs the Keras model over the whole sequence."""
-    from training.train import load_run
+    from training.run_dir import load_run
 
     model, spec, _ = load_run(tiny_runs["crnn"])
     path, _ = exported[("crnn", "float32")]
@@ -163,7 +163,7 @@ def test_crnn_input_skip_fine_tunes_quantizes_and_exports(tiny_runs, tiny_mix, t
     the run's size, and survives QAT and both exports (the int8 file with its float cell);
     the float32 file streams to the Keras sequence output."""
     from export.to_tflite import export
-    from training.train import load_run
+    from training.run_dir import load_run
     from training.train import main as train_main
 
     from .models_fixtures import train_args
@@ -201,7 +201,7 @@ def test_training_side_postfilter_equals_the_runtime_default(exported, tiny_runs
     from runtime.offline import denoise
     from runtime.stream import DEFAULT_MIN_GAIN_DB
     from training.enhance import enhance
-    from training.train import load_run
+    from training.run_dir import load_run
 
     model, spec, _ = load_run(tiny_runs["cr-ced"])
     t = np.arange(16000) / 8000

@@ -10,7 +10,7 @@ from runtime.offline import denoise
 def test_a_float_crnn_file_becomes_a_run_with_the_same_function(exported, tiny_mix, tmp_path):
     from training.enhance import enhance
     from training.from_tflite import main
-    from training.train import load_run
+    from training.run_dir import load_run
 
     path = exported[("crnn", "float32")][0]
     run = tmp_path / "recovered"

@@ -72,7 +72,7 @@ def test_from_run_fine_tunes_its_weights_and_keeps_its_spec(tiny_runs, tiny_mix,
     """--from without --qat starts from the run's weights (lr 0: they stay) and spec."""
     import numpy as np
 
-    from training.train import load_run
+    from training.run_dir import load_run
 
     base = tiny_runs["crnn"]
     out = tmp_path / "ft"
@@ -202,7 +202,7 @@ def test_monitor_val_pesq_picks_the_best_epoch_by_pesq(tiny_mix, tmp_path, monke
     from runtime.stream import DEFAULT_MIN_GAIN_DB
     from training.enhance import enhance
     from training.pipeline import read_manifest
-    from training.train import load_run
+    from training.run_dir import load_run
 
     script, outputs = [2.0, 3.0, 1.0], []
 

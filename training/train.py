@@ -5,11 +5,11 @@
     python -m training.train --from runs/crnn --data data/my_mix --out runs/crnn_mine
 
 --from without --qat fine-tunes a finished float run (its architecture, size and feature
-normalisation are kept) on new data, e.g. your own noise.
+normalisation are kept) on new data, e.g. your own noise. --config FILE reads the settings
+from JSON (e.g. training.tune's best.json); from Python, train(TrainConfig(...)).
 
-RUN_DIR holds spec.json (with the normalisation measured on the training set),
-config.json, best.weights.h5 (lowest validation loss), last.weights.h5, history.csv,
-TensorBoard logs under logs/, and backup/ while a run is unfinished (--resume).
+The run directory's format is training.run_dir's; the losses are training.losses', the
+per-epoch quality callback training.callbacks'.
 """
 from __future__ import annotations
 
@@ -29,125 +29,11 @@ import numpy as np  # noqa: E402
 from runtime.errors import DenoiseError  # noqa: E402
 from runtime.spec import FeatureSpec, preset  # noqa: E402
 
-KINDS = ("cr-ced", "crnn")
+from .callbacks import QualityCallback  # noqa: E402
+from .losses import magnitude_loss, spectral_loss, spectral_loss_weighted  # noqa: E402,F401
+from .run_dir import epochs_logged, load_run  # noqa: E402,F401  (load_run: older imports)
 
-
-def _compressed_mse(estimate, clean):
-    import tensorflow as tf
-
-    from .models import COMPRESSION
-
-    return tf.reduce_mean(tf.square(tf.pow(estimate + 1e-6, COMPRESSION) - tf.pow(clean + 1e-6, COMPRESSION)))
-
-
-def spectral_loss(y_true, y_pred):
-    """MSE between power-law compressed (|.|^0.3) masked-noisy and clean magnitudes.
-    y_true is [clean | noisy] magnitudes along the last axis."""
-    bins = y_pred.shape[-1]
-    return _compressed_mse(y_pred * y_true[..., bins:2 * bins], y_true[..., :bins])
-
-
-def spectral_loss_weighted(distortion_weight: float, residual_weight: float = 0.0,
-                           postfilter: bool = False):
-    """spectral_loss plus two optional prices, in the same compressed domain:
-
-    * ``distortion_weight`` x the error of the mask applied to the clean magnitude alone:
-      a price on attenuating speech, which a small model otherwise pays for noise removal
-      with (speech distortion against residual noise);
-    * ``residual_weight`` x the squared overshoot of the masked noisy magnitude above the
-      clean one (only where it is louder): a price on residual noise, the error PESQ
-      weighs more than missing speech (its asymmetric disturbance).
-
-    With ``postfilter`` y_true carries the runtime post-filter's factors after the two
-    magnitudes, and every term scores ``mask x factor``, the gain the runtime applies:
-    the model is trained for what the post-filter leaves, not for the whole job.
-    """
-    if not distortion_weight and not residual_weight and not postfilter:
-        return spectral_loss
-
-    def loss(y_true, y_pred):
-        import tensorflow as tf
-
-        from .models import COMPRESSION
-
-        bins = y_pred.shape[-1]
-        clean, noisy = y_true[..., :bins], y_true[..., bins:2 * bins]
-        mask = y_pred * y_true[..., 2 * bins:] if postfilter else y_pred
-        total = _compressed_mse(mask * noisy, clean)
-        if distortion_weight:
-            total += distortion_weight * _compressed_mse(mask * clean, clean)
-        if residual_weight:
-            over = tf.nn.relu(tf.pow(mask * noisy + 1e-6, COMPRESSION) - tf.pow(clean + 1e-6, COMPRESSION))
-            total += residual_weight * tf.reduce_mean(tf.square(over))
-        return total
-
-    return loss
-
-
-def magnitude_loss(y_true, y_pred):
-    """The same compressed-magnitude MSE when the model outputs the clean magnitude itself."""
-    return _compressed_mse(y_pred, y_true[..., :y_pred.shape[-1]])
-
-
-def load_run(run_dir, weights: str = "best"):
-    """(keras model with weights, spec, config) of a finished run (float or QAT)."""
-    from .models import build
-
-    run_dir = Path(run_dir)
-    cfg_path = run_dir / "config.json"
-    if not cfg_path.is_file():
-        raise DenoiseError(f"{run_dir}: not a training run (no config.json)")
-    cfg = json.loads(cfg_path.read_text())
-    spec = FeatureSpec.from_json((run_dir / "spec.json").read_text())
-    model = build(cfg["model"], spec, **cfg.get("size", {}))
-    if cfg.get("qat"):
-        from .qat import quantize
-
-        model = quantize(model, cfg["model"])
-    path = run_dir / f"{weights}.weights.h5"
-    if not path.is_file():
-        raise DenoiseError(f"{run_dir}: no {path.name}; did training finish an epoch?")
-    model.load_weights(str(path))
-    return model, spec, cfg
-
-
-class QualityCallback:
-    """Per-epoch PESQ/STOI on a few dev pairs, through the runtime's reconstruction, its
-    attenuation limit and, for mask models, its default post-filter: the score is of what
-    `runtime.denoise` outputs."""
-
-    def __new__(cls, rows, spec, every, postfilter: bool = False):
-        import tf_keras as keras
-
-        from runtime.audio_io import read_audio
-        from runtime.metrics import pesq_score, stoi_score
-        from runtime.stream import DEFAULT_MIN_GAIN_DB
-
-        from .enhance import enhance
-
-        pairs = [(read_audio(r["noisy"])[0], read_audio(r["clean"])[0]) for r in rows]
-
-        class _Quality(keras.callbacks.Callback):
-            def on_epoch_end(self, epoch, logs=None):
-                if logs is None or every <= 0 or (epoch + 1) % every:
-                    return
-                scores = []
-                for noisy, clean in pairs:
-                    out = enhance(self.model, noisy, spec, postfilter=postfilter,
-                                  min_gain_db=DEFAULT_MIN_GAIN_DB)
-                    scores.append((pesq_score(clean, out, spec.sample_rate),
-                                   stoi_score(clean, out, spec.sample_rate)))
-                logs["val_pesq"], logs["val_stoi"] = map(float, np.nanmean(scores, axis=0))
-                print(f" - val_pesq {logs['val_pesq']:.3f} - val_stoi {logs['val_stoi']:.3f}")
-
-        return _Quality()
-
-
-def _epochs_logged(history_csv: Path) -> int:
-    if not history_csv.exists():
-        return 0
-    with open(history_csv) as f:
-        return max(0, sum(1 for line in f if line.strip()) - 1)
+from .config import KINDS, TrainConfig  # noqa: E402,F401
 
 
 def strategy_for(name: str):
@@ -176,9 +62,16 @@ def crnn_size(args, kind: str) -> dict:
     return given
 
 
-def train(args) -> dict:
+def train(args: TrainConfig, extra_callbacks=()) -> dict:
+    """Train (or fine-tune, or QAT) as ``args`` says and write RUN_DIR; extra Keras
+    callbacks (e.g. a tuner's pruning) run after the run's own. Returns a summary."""
     import tensorflow as tf
     import tf_keras as keras
+
+    if not isinstance(args, TrainConfig):  # an argparse Namespace of the same fields
+        args = TrainConfig.from_dict({k: getattr(args, k) for k in TrainConfig.field_names()
+                                      if hasattr(args, k)})
+    args.validate()
 
     from . import pipeline
     from .models import CRNN_DEFAULTS, build, grow_crnn, macs_per_frame
@@ -227,15 +120,9 @@ def train(args) -> dict:
         size = crnn_size(args, kind)
         spec = preset(args.preset, model_kind=kind, context_frames=8 if kind == "cr-ced" else 1,
                       output_kind=args.target)
-    distortion = args.distortion_weight
-    if distortion is None:  # a fine-tune or QAT keeps the loss its run was trained with
-        distortion = base_cfg.get("distortion_weight", 0.0) if args.from_run else 0.0
-    residual = args.residual_weight
-    if residual is None:
-        residual = base_cfg.get("residual_weight", 0.0) if args.from_run else 0.0
-    postfilter = args.postfilter_loss
-    if postfilter is None:
-        postfilter = base_cfg.get("postfilter_loss", "none") if args.from_run else "none"
+    losses = args.inherited(base_cfg if args.from_run else None)
+    distortion, residual = losses["distortion_weight"], losses["residual_weight"]
+    postfilter = losses["postfilter_loss"]
     postfilter = postfilter == "wiener"
     if (distortion or residual or postfilter) and spec.output_kind != "mask":
         raise DenoiseError("--distortion-weight/--residual-weight/--postfilter-loss need the mask "
@@ -306,13 +193,20 @@ def train(args) -> dict:
         keras.callbacks.EarlyStopping(monitor=args.monitor, mode=mode, patience=args.patience),
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
         keras.callbacks.TensorBoard(str(out / "logs"), update_freq="epoch"),
+        *extra_callbacks,
     ]
+    tracker = None
+    if args.wandb:
+        from .tracking import Tracker
+
+        tracker = Tracker(args.wandb, {**args.to_dict(), **config}, out)
+        callbacks.append(tracker.callback())
     initial_epoch = 0
     backup_files = backup.exists() and any(backup.iterdir())
     if args.resume and not backup_files and (out / "last.weights.h5").exists():
         # the previous run finished (no backup): continue from its last epoch's weights
         model.load_weights(str(out / "last.weights.h5"))
-        initial_epoch = _epochs_logged(out / "history.csv")
+        initial_epoch = epochs_logged(out / "history.csv")
         print(f"continuing a finished run from epoch {initial_epoch}")
     start = time.time()
     history = model.fit(train_ds, epochs=args.epochs, steps_per_epoch=steps,
@@ -324,6 +218,15 @@ def train(args) -> dict:
                "seconds": round(time.time() - start, 1),
                "history": {k: [float(v) for v in vals] for k, vals in history.history.items()}}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    if tracker is not None:
+        hist = summary["history"]
+        final = {"parameters": config["parameters"], "macs_per_frame": config["macs_per_frame"],
+                 "epochs_run": summary["epochs_run"], "seconds": summary["seconds"]}
+        for key in ("val_loss", "val_pesq", "val_stoi"):
+            if hist.get(key):
+                final[f"best_{key}"] = (max if key != "val_loss" else min)(hist[key])
+        tracker.finish(final)
+        summary["wandb_dir"] = str(tracker.directory)
     return summary
 
 
@@ -332,6 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Train a denoiser (or QAT fine-tune one) on a manifest directory.")
     p.add_argument("--model", choices=KINDS, default=None,
                    help="architecture (default cr-ced; with --from, the run's own)")
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="JSON of training settings (TrainConfig fields, or a training.tune best.json); "
+                        "flags given on the command line override it")
     p.add_argument("--data", required=True, help="folder with manifest.csv (training.make_dataset)")
     p.add_argument("--out", required=True, help="run folder to create (RUN_DIR)")
     p.add_argument("--preset", default="paper8k", choices=["paper8k", "seed16k"],
@@ -383,30 +289,43 @@ def build_parser() -> argparse.ArgumentParser:
                    help="XLA-compile the training step; auto = CR-CED float training only")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--verbose", type=int, default=1, help="Keras verbosity (1: progress bar)")
+    p.add_argument("--wandb", default=None, metavar="PROJECT",
+                   help="log the config, per-epoch metrics and the dev PESQ/STOI to Weights & Biases "
+                        "(offline unless WANDB_MODE says otherwise; sync later with wandb sync)")
     return p
 
 
+def parse_config(argv=None) -> TrainConfig:
+    """TrainConfig from the command line; with --config FILE its settings are the defaults
+    and the flags given override them."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config", default=None)
+    known, _ = pre.parse_known_args(argv)
+    parser = build_parser()
+    parser.set_defaults(**{k: v for k, v in TrainConfig("", "").to_dict().items()
+                           if k not in ("data", "out")})
+    if known.config:
+        parser.set_defaults(**TrainConfig.settings_file(known.config))
+    args = parser.parse_args(argv)
+    values = {k: v for k, v in vars(args).items() if k != "config"}
+    return TrainConfig.from_dict(values)
+
+
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.qat and not args.from_run:
-        print("error: --qat needs --from RUN_DIR (a finished float run)", file=sys.stderr)
-        return 2
-    if args.monitor == "val_pesq" and args.pesq_every != 1:
-        print("error: --monitor val_pesq needs --pesq-every 1", file=sys.stderr)
-        return 2
-    for name in ("distortion_weight", "residual_weight"):
-        value = getattr(args, name)
-        if value is not None and not 0 <= value <= 10:
-            print(f"error: --{name.replace('_', '-')} must be in [0, 10]", file=sys.stderr)
-            return 2
     try:
-        summary = train(args)
+        config = parse_config(argv)
+        config.validate()
+    except DenoiseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        summary = train(config)
     except DenoiseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     hist = summary["history"]
     print(f"done: {summary['epochs_run']} epochs in {summary['seconds']} s, "
-          f"best val_loss {min(hist['val_loss']):.5f} -> {args.out}")
+          f"best val_loss {min(hist['val_loss']):.5f} -> {config.out}")
     return 0
 
 
