@@ -6,7 +6,7 @@
 # MIRROR_ROOT holds one git directory per repository, named OWNER+NAME (as the toolkit's
 # maintainers fetch them; `git clone --bare https://github.com/OWNER/NAME MIRROR_ROOT/OWNER+NAME`
 # gives the same). Each corpus is taken at a pinned commit so the training set can be rebuilt
-# exactly. Only training material is extracted: UrbanSound8K folds 1-3 (never fold 10) and
+# exactly. Only training material is extracted: UrbanSound8K folds 1-3 only, and
 # the speakers of speechocean762's train split; the evaluation speakers are left out.
 # ESC-10 clips that are also in the ESC-50 copy are dropped (same clip id: ESC-10 1-100032-A
 # is ESC-50 1-100032-A-0).
