@@ -85,15 +85,31 @@ def band_gain(reference: np.ndarray, processed: np.ndarray, spec: FeatureSpec,
     ``reference`` (same length and alignment), clipped to [0, 1] and interpolated between
     frame centres: (len(reference),). Frames whose reference band is silent get gain 1.
     """
+    lo = band_start_bin(spec, low_hz)
+    gain = band_frame_gains(stft(reference, spec), stft(processed, spec), lo)
+    return np.interp(np.arange(len(reference)), frame_centres(np.arange(len(gain)), spec), gain)
+
+
+def band_start_bin(spec: FeatureSpec, low_hz: float) -> int:
     lo = int(np.ceil(low_hz * spec.n_fft / spec.sample_rate))
     if not 0 < lo < spec.n_bins:
         raise SpecError(f"band from {low_hz} Hz is outside 0..{spec.sample_rate / 2} Hz")
-    e_ref = np.sum(np.abs(stft(reference, spec)[:, lo:]) ** 2, axis=1)
-    e_out = np.sum(np.abs(stft(processed, spec)[:, lo:]) ** 2, axis=1)
+    return lo
+
+
+def band_frame_gains(reference_spectra: np.ndarray, processed_spectra: np.ndarray, lo: int) -> np.ndarray:
+    """Per frame, sqrt(processed / reference energy) in bins lo.., clipped to [0, 1]; 1 where
+    the reference band is silent (band_gain's frame values; runtime.file_stream's too)."""
+    e_ref = np.sum(np.abs(reference_spectra[:, lo:]) ** 2, axis=1)
+    e_out = np.sum(np.abs(processed_spectra[:, lo:]) ** 2, axis=1)
     silent = e_ref <= 1e-20
     gain = np.where(silent, 1.0, np.sqrt(e_out / np.where(silent, 1.0, e_ref)))
-    centres = np.arange(len(gain)) * spec.hop - spec.latency_samples + spec.n_fft / 2
-    return np.interp(np.arange(len(reference)), centres, np.clip(gain, 0.0, 1.0))
+    return np.clip(gain, 0.0, 1.0)
+
+
+def frame_centres(frames, spec: FeatureSpec):
+    """Sample position of the centre of causal frame i (frame i ends at (i+1)*hop - 1)."""
+    return frames * spec.hop - spec.latency_samples + spec.n_fft / 2
 
 
 def log_magnitude(magnitude: np.ndarray, spec: FeatureSpec) -> np.ndarray:

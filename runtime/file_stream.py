@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .audio_io import warn_if_truncated, write_audio
-from .dsp import analysis_window
+from .dsp import analysis_window, band_frame_gains, band_start_bin, frame_centres
 from .errors import AudioError
 from .offline import HIGH_BAND_MODES, HIGH_BAND_REFERENCE_HZ
 from .stream import DEFAULT_MIN_GAIN_DB, DEFAULT_POSTFILTER, StreamDenoiser
@@ -74,14 +74,14 @@ class _BandGain:
 
     def __init__(self, spec, low_hz: float):
         self.spec = spec
-        self.lo = int(np.ceil(low_hz * spec.n_fft / spec.sample_rate))
+        self.lo = band_start_bin(spec, low_hz)
         self.window = analysis_window(spec)
         self.ref, self.out, self.gains = _Fifo(), _Fifo(), _Fifo()
         self.last = None  # (index, gain) of the latest frame: the next interpolation starts there
         self.next_frame = 0
 
-    def _centre(self, i: int) -> float:
-        return (i + 1) * self.spec.hop - self.spec.n_fft / 2
+    def _centre(self, i):
+        return frame_centres(i, self.spec)
 
     def push(self, ref: np.ndarray, out: np.ndarray, total: int | None = None) -> None:
         """Add aligned input and output samples; ``total`` (the signal's length) at the end."""
@@ -95,13 +95,9 @@ class _BandGain:
         if stop > self.next_frame:  # all new frames at once: one batched FFT per signal
             first = self.next_frame
             lo, hi = (first + 1) * s.hop - s.n_fft, stop * s.hop
-            e = []
-            for buf in (self.ref, self.out):
-                frames = np.lib.stride_tricks.sliding_window_view(buf.get(lo, hi), s.n_fft)[::s.hop]
-                e.append(np.sum(np.abs(np.fft.rfft(frames * self.window, axis=1)[:, self.lo:]) ** 2, axis=1))
-            silent = e[0] <= 1e-20
-            gains = np.where(silent, 1.0, np.sqrt(e[1] / np.where(silent, 1.0, e[0])))
-            self._emit(first, np.clip(gains, 0.0, 1.0))
+            spectra = [np.fft.rfft(np.lib.stride_tricks.sliding_window_view(buf.get(lo, hi), s.n_fft)[::s.hop]
+                                   * self.window, axis=1) for buf in (self.ref, self.out)]
+            self._emit(first, band_frame_gains(*spectra, self.lo))
             self.next_frame = stop
         if total is not None:  # past the last centre the gain stays the last frame's
             self._fill_to(total, self.last[1] if self.last else 1.0)
