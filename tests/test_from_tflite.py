@@ -29,7 +29,7 @@ def test_a_float_crnn_file_becomes_a_run_with_the_same_function(exported, tiny_m
     train = model(feats, training=True).numpy()
     assert np.mean(np.abs(train - infer)) < 0.05
     assert main([str(path), "--out", str(run)]) == 1  # never over an existing run
-    json.loads((run / "config.json").read_text())
+    assert json.loads((run / "config.json").read_text())["size"]["units"] == model.get_layer("lstm").units
 
 
 def test_int8_and_cr_ced_files_are_refused_with_a_clear_error(exported, tmp_path, capsys):
