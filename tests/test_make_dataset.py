@@ -173,3 +173,25 @@ def test_shared_corpora_snr_and_determinism(tmp_path):
         assert _measured_snr(tmp_path / "a", row) == pytest.approx(float(row["snr_db"]), abs=0.1)
         assert sf.info(str(tmp_path / "a" / row["noisy"])).samplerate == 8000
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
+
+
+def test_speech_recorded_below_the_output_rate_is_skipped_unless_asked(tiny_corpus, tmp_path):
+    """Upsampled 8 kHz speech would make an empty 4-8 kHz band the target of a 16 kHz set;
+    the split is still made on every file, so both rates hold out the same speakers."""
+    import soundfile as sf
+
+    speech = tmp_path / "speech"
+    speech.mkdir()
+    for p in (tiny_corpus / "speech" / "alice").iterdir():
+        (speech / p.name).write_bytes(p.read_bytes())
+    audio, rate = sf.read(str(speech / "alice_0.flac"))
+    sf.write(speech / "dave_0.wav", audio[::2], rate // 2)  # an 8 kHz recording
+    cfg = MixConfig(sample_rate=16000, seconds=1.0, seed=2)
+    result = make_dataset([speech], [tiny_corpus / "noise"], tmp_path / "out", 8, cfg, progress=False)
+    assert [Path(p).name for p in result["low_rate_files"]] == ["dave_0.wav"]
+    assert not result["unreadable_files"]
+    assert all("dave" not in r["speech_source"] for r in _rows(tmp_path / "out"))
+    cfg.upsample_speech = True
+    kept = make_dataset([speech], [tiny_corpus / "noise"], tmp_path / "up", 8, cfg, progress=False)
+    assert not kept["low_rate_files"]
+    assert any("dave" in r["speech_source"] for r in _rows(tmp_path / "up"))

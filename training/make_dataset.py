@@ -55,6 +55,7 @@ class MixConfig:
     channel: float = 0.0  # fraction of pairs through a handset/headset/telephone/codec response
     clipping: float = 0.0  # fraction of pairs whose noisy input clips
     noise_events: float = 0.0  # fraction of pairs with short noise events dropped in
+    upsample_speech: bool = False  # keep clean speech recorded below sample_rate (band-limited)
 
     def has_effects(self) -> bool:
         return bool(self.reverb or self.channel or self.clipping or self.noise_events)
@@ -100,10 +101,12 @@ class SourceCache:
     """Reads, trims and resamples source files once, keeping the most recent in memory
     (thousands: with corpora of many clips a small cache re-reads a file for most pairs)."""
 
-    def __init__(self, rate: int, trim: bool, size: int = 4096):
-        self.rate, self.trim, self.size = rate, trim, size
+    def __init__(self, rate: int, trim: bool, size: int = 4096, min_rate: int = 0):
+        self.rate, self.trim, self.size, self.min_rate = rate, trim, size, min_rate
         self._cache: OrderedDict[Path, np.ndarray] = OrderedDict()
         self.bad: set[Path] = set()
+        #: files recorded below min_rate: upsampled, they would teach an empty upper band
+        self.low_rate: set[Path] = set()
 
     def get(self, path: Path) -> np.ndarray | None:
         if path in self.bad:
@@ -115,6 +118,10 @@ class SourceCache:
             audio, rate = read_audio(path, mono="downmix")
         except AudioError:
             self.bad.add(path)
+            return None
+        if rate < self.min_rate:
+            self.bad.add(path)
+            self.low_rate.add(path)
             return None
         audio = resample(audio, rate, self.rate)
         if self.trim:
@@ -324,10 +331,11 @@ def make_dataset(clean_dirs, noise_dirs, out_dir, count: int, cfg: MixConfig,
             pool = None
             _init_worker(context)
             rows = map(_write_example, todo)
-        bad = set()
+        bad, low_rate = set(), set()
         try:
-            for row, unreadable in rows:
+            for row, unreadable, below in rows:
                 bad |= unreadable
+                low_rate |= below
                 writer.writerow(row)
                 f.flush()
                 done[row["id"]] = row
@@ -338,7 +346,8 @@ def make_dataset(clean_dirs, noise_dirs, out_dir, count: int, cfg: MixConfig,
     bar.close()
     _write_manifest(final, [done[k] for k in sorted(done)], fields)
     partial.unlink()
-    return {"written": len(todo), "resumed": len(mine) - len(todo), "unreadable_files": sorted(bad)}
+    return {"written": len(todo), "resumed": len(mine) - len(todo), "unreadable_files": sorted(bad),
+            "low_rate_files": sorted(low_rate)}
 
 
 _WORKER: dict = {}
@@ -348,7 +357,11 @@ def _init_worker(context: dict) -> None:
     """Per-process state: the splits, the config and each process's own source caches."""
     _WORKER.clear()
     _WORKER.update(context)
-    _WORKER["speech_cache"] = SourceCache(context["cfg"].sample_rate, trim=True)
+    cfg = context["cfg"]
+    # the split is made on every file, so a set at 16 kHz holds out the same speakers as
+    # one at 8 kHz from the same folders; speech below the rate is skipped when drawn
+    _WORKER["speech_cache"] = SourceCache(cfg.sample_rate, trim=True,
+                                          min_rate=0 if cfg.upsample_speech else cfg.sample_rate)
     _WORKER["noise_cache"] = SourceCache(context["cfg"].sample_rate, trim=False)
 
 
@@ -364,7 +377,8 @@ def _write_example(i: int) -> tuple[dict, set]:
     row.update(split=split, noisy=f"noisy/{row['id']}.wav", clean=f"clean/{row['id']}.wav")
     write_audio(out / row["noisy"], noisy, cfg.sample_rate, subtype="PCM_24")
     write_audio(out / row["clean"], clean, cfg.sample_rate, subtype="PCM_24")
-    return row, {str(p) for p in w["speech_cache"].bad | w["noise_cache"].bad}
+    low = w["speech_cache"].low_rate
+    return row, {str(p) for p in (w["speech_cache"].bad - low) | w["noise_cache"].bad}, {str(p) for p in low}
 
 
 def _write_manifest(path: Path, rows: list[dict], fields: list[str]) -> None:
@@ -481,6 +495,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--noise-events", type=float, default=0.0, metavar="FRACTION",
                    help="fraction of pairs with 1-4 short recorded noise events dropped in at random "
                         "onsets and levels (default 0)")
+    p.add_argument("--upsample-speech", action="store_true",
+                   help="also use clean speech recorded below --sample-rate (skipped by default: "
+                        "upsampled, its empty upper band would be the target)")
     p.add_argument("--jobs", type=int, default=1, help="processes mixing in parallel (same bytes as 1)")
     p.add_argument("--shard", default=None, metavar="K/N",
                    help="make only the K-th of N interleaved slices of the set (a cluster array job); "
@@ -553,7 +570,8 @@ def main(argv=None) -> int:
                     more_noise_kinds=args.more_noise_kinds, noise_speed=args.noise_speed,
                     balance_groups=args.balance_speakers, reverb=args.reverb,
                     reverb_target=args.reverb_target, rooms=args.rooms, channel=args.channel,
-                    clipping=args.clipping, noise_events=args.noise_events)
+                    clipping=args.clipping, noise_events=args.noise_events,
+                    upsample_speech=args.upsample_speech)
     try:
         result = make_dataset(args.clean, args.noise, args.out, args.count, cfg,
                               progress=not args.quiet, jobs=args.jobs, shard=shard)
@@ -566,6 +584,10 @@ def main(argv=None) -> int:
              f"(join the shards with --merge-shards)"))
     for path in result["unreadable_files"][:10]:
         print(f"  skipped: {path}", file=sys.stderr)
+    if result["low_rate_files"]:
+        print(f"{len(result['low_rate_files'])} clean files recorded below {args.sample_rate} Hz "
+              f"skipped (--upsample-speech keeps them), e.g. {result['low_rate_files'][0]}",
+              file=sys.stderr)
     return 0
 
 
