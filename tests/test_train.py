@@ -282,3 +282,48 @@ def test_postfilter_loss_scores_the_mask_the_runtime_applies(tiny_runs, tiny_mix
     assert json.loads((out / "config.json").read_text())["postfilter_loss"] == "wiener"
     assert main(train_args("cr-ced", tiny_mix, tmp_path / "pfq", extra=["--qat", "--from", str(out)])) == 0
     assert json.loads((tmp_path / "pfq" / "config.json").read_text())["postfilter_loss"] == "wiener"
+
+
+@pytest.mark.parametrize("kind", ["crnn", "cr-ced"])
+def test_band_extension_starts_the_wide_model_as_the_narrow_one(kind, tiny_runs, tiny_corpus, tmp_path):
+    """--from an 8 kHz run with --preset wide16k: same bin spacing, so the 16 kHz model
+    inherits every weight of the 8 kHz one for the old bins, with its own statistics."""
+    import numpy as np
+
+    from training.make_dataset import MixConfig, make_dataset
+    from training.run_dir import load_run
+
+    mix16 = tmp_path / "mix16"
+    cfg = MixConfig(sample_rate=16000, snr_min=0, snr_max=10, seconds=1.0, seed=3,
+                    dev_fraction=0.34, group_regex="^([a-z]+)_")
+    make_dataset([tiny_corpus / "speech"], [tiny_corpus / "noise"], mix16, 12, cfg, progress=False)
+    base = tiny_runs[kind]
+    out = tmp_path / "wide"
+    args = train_args(kind, mix16, out, extra=["--from", str(base), "--preset", "wide16k"])
+    args[args.index("--lr") + 1] = "0"  # the weights stay as extend_band left them
+    assert main(args) == 0
+    wide, spec, config = load_run(out, "last")
+    narrow, narrow_spec, _ = load_run(base)
+    assert (spec.sample_rate, spec.n_fft, spec.n_bins) == (16000, 512, 257)
+    assert len(spec.feature_mean) == 257 and spec.feature_mean[:129] != narrow_spec.feature_mean  # measured anew
+    assert config["preset"] == "wide16k" and config["from"] == str(base)
+    if kind == "crnn":
+        lstm_old, lstm_new = narrow.get_layer("lstm").get_weights(), wide.get_layer("lstm").get_weights()
+        for a, b in zip(lstm_old, lstm_new):
+            np.testing.assert_array_equal(a, b)
+        (k_old, b_old), (k_new, b_new) = (m.get_layer("mask").get_weights() for m in (narrow, wide))
+        np.testing.assert_array_equal(k_new[:, :129], k_old)
+        np.testing.assert_array_equal(k_new[:, 200], k_old[:, -1])
+        p_old, p_new = narrow.get_layer("proj").get_weights()[0], wide.get_layer("proj").get_weights()[0]
+        np.testing.assert_array_equal(p_new[:len(p_old)], p_old)
+        assert not np.any(p_new[len(p_old):])
+    else:
+        k_old, k_new = (m.get_layer("mask_conv").get_weights()[0] for m in (narrow, wide))
+        np.testing.assert_array_equal(k_new[64:193], k_old)
+        assert not np.any(k_new[:64]) and not np.any(k_new[193:])
+        np.testing.assert_array_equal(narrow.get_layer("b4_2_conv").get_weights()[0],
+                                      wide.get_layer("b4_2_conv").get_weights()[0])
+    # a grid of another bin spacing cannot be band-extended; QAT never changes the grid
+    assert main(train_args(kind, mix16, tmp_path / "bad", extra=["--from", str(base), "--preset", "seed16k"])) == 1
+    assert main(train_args(kind, mix16, tmp_path / "bad2",
+                           extra=["--from", str(base), "--preset", "wide16k", "--qat"])) == 1

@@ -22,7 +22,7 @@ class TrainConfig:
     data: str
     out: str
     model: str | None = None  # default cr-ced; with from_run, the run's own
-    preset: str = "paper8k"
+    preset: str | None = None  # paper8k; with from_run, the run's own (another one band-extends)
     epochs: int = 30
     batch_size: int = 64
     lr: float = 1e-3

@@ -222,6 +222,48 @@ def grow_crnn(small: keras.Model, large: keras.Model, seed: int = 0, scale: floa
             raise ValueError(f"layer {name} changed shape; only proj and the LSTM can grow")
 
 
+def extend_band(narrow: keras.Model, wide: keras.Model) -> None:
+    """Load a model trained on a narrow band into the same architecture on a wider one,
+    where the wide grid has the same bin spacing (e.g. 256 points at 8 kHz into 512 points
+    at 16 kHz: 31.25 Hz), so bin k means the same frequency in both.
+
+    Convolutions along frequency carry over unchanged. The CRNN's projection keeps its
+    rows for the old encoder positions and starts the new, higher ones at zero; its mask
+    layer keeps the old bins' columns and starts each new bin as a copy of the old top
+    bin. A CR-CED's all-bin output conv is embedded at the centre of the taller kernel.
+    The wide model thus starts as the narrow one below the old Nyquist, with the upper
+    band masked like the top of the old band, and training only has to learn the rest.
+    """
+    old = {l.name: l for l in narrow.layers}
+    if set(old) != {l.name for l in wide.layers}:
+        raise ValueError("the two models are not the same architecture")
+    for layer in wide.layers:
+        src = [w.numpy() for w in old[layer.name].weights]
+        dst = [w.numpy() for w in layer.weights]
+        if all(a.shape == b.shape for a, b in zip(src, dst)):
+            layer.set_weights(src)
+        elif layer.name == "proj":
+            kernel = np.zeros_like(dst[0])
+            kernel[:src[0].shape[0]] = src[0]  # flattened (frequency, channel): low rows first
+            layer.set_weights([kernel, src[1]])
+        elif layer.name in ("mask", "compressed"):
+            (k_old, b_old), (k_new, b_new) = src, dst
+            old_bins, new_bins = len(b_old), len(b_new)
+            if k_old.shape[0] != k_new.shape[0]:
+                raise ValueError("an input-skip CRNN cannot be band-extended")
+            kernel = np.concatenate([k_old, np.repeat(k_old[:, -1:], new_bins - old_bins, 1)], 1)
+            bias = np.concatenate([b_old, np.repeat(b_old[-1:], new_bins - old_bins)])
+            layer.set_weights([kernel, bias])
+        elif layer.name == "mask_conv":
+            (k_old, b_old), (k_new, _) = src, dst
+            kernel = np.zeros_like(k_new)
+            start = (k_new.shape[0] - k_old.shape[0]) // 2  # odd heights: centres coincide
+            kernel[start:start + k_old.shape[0]] = k_old
+            layer.set_weights([kernel, b_old])
+        else:
+            raise ValueError(f"layer {layer.name} changed shape in a way band extension does not know")
+
+
 def _grow_lstm(kernel, recurrent, bias, kernel_shape, recurrent_shape, bias_shape, rng, scale):
     """Keras LSTM weights (gates i, f, c, o side by side) with more inputs and units."""
     n_in, units = kernel.shape[0], recurrent.shape[0]

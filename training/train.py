@@ -27,7 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from runtime.errors import DenoiseError  # noqa: E402
-from runtime.spec import FeatureSpec, preset  # noqa: E402
+from runtime.spec import PRESETS, FeatureSpec, preset  # noqa: E402
 
 from .callbacks import QualityCallback  # noqa: E402
 from .losses import magnitude_loss, spectral_loss, spectral_loss_weighted  # noqa: E402,F401
@@ -62,6 +62,27 @@ def crnn_size(args, kind: str) -> dict:
     return given
 
 
+def _same_grid(a: FeatureSpec, b: FeatureSpec) -> bool:
+    return (a.sample_rate, a.n_fft, a.hop, a.window) == (b.sample_rate, b.n_fft, b.hop, b.window)
+
+
+def _wider_grid(spec: FeatureSpec, args, base_cfg: dict) -> FeatureSpec:
+    """The spec of a band extension of a --from run to --preset, or why there can't be one."""
+    target = preset(args.preset)
+    if args.qat:
+        raise DenoiseError("--qat keeps the --from run's grid; band-extend first, then QAT that run")
+    if target.sample_rate * spec.n_fft != spec.sample_rate * target.n_fft or target.n_bins <= spec.n_bins:
+        raise DenoiseError(
+            f"--preset {args.preset} ({target.n_fft} points at {target.sample_rate} Hz) is not a wider "
+            f"band on the same bin spacing as {args.from_run} ({spec.n_fft} at {spec.sample_rate} Hz)")
+    if target.hop * spec.sample_rate != spec.hop * target.sample_rate:
+        print(f"warning: the hop changes from {1000 * spec.hop / spec.sample_rate:g} to "
+              f"{1000 * target.hop / target.sample_rate:g} ms; the recurrence starts tuned to the old one",
+              file=sys.stderr)
+    return target.replace(model_kind=spec.model_kind, context_frames=spec.context_frames,
+                          output_kind=spec.output_kind)
+
+
 def train(args: TrainConfig, extra_callbacks=()) -> dict:
     """Train (or fine-tune, or QAT) as ``args`` says and write RUN_DIR; extra Keras
     callbacks (e.g. a tuner's pruning) run after the run's own. Returns a summary."""
@@ -74,7 +95,7 @@ def train(args: TrainConfig, extra_callbacks=()) -> dict:
     args.validate()
 
     from . import pipeline
-    from .models import CRNN_DEFAULTS, build, grow_crnn, macs_per_frame
+    from .models import CRNN_DEFAULTS, build, extend_band, grow_crnn, macs_per_frame
 
     keras.utils.set_random_seed(args.seed)
     out = Path(args.out)
@@ -96,8 +117,11 @@ def train(args: TrainConfig, extra_callbacks=()) -> dict:
 
     size = {}
     base_model = None
+    widen = False
     if args.from_run:
         base_model, spec, base_cfg = load_run(args.from_run)
+        if args.preset and not _same_grid(spec, preset(args.preset)):
+            spec, widen = _wider_grid(spec, args, base_cfg), True
         kind, size = base_cfg["model"], base_cfg.get("size", {})
         if base_cfg.get("qat"):
             raise DenoiseError(f"{args.from_run} is already a QAT run; start from its float run")
@@ -107,6 +131,8 @@ def train(args: TrainConfig, extra_callbacks=()) -> dict:
         if args.model and args.model != kind:
             raise DenoiseError(f"--model {args.model} but {args.from_run} holds a {kind} model")
         grow = crnn_size(args, kind)
+        if grow and widen:
+            raise DenoiseError("band-extend (--preset) and grow (--units/--proj) in separate runs")
         if grow:
             if args.qat or "channels" in grow:
                 raise DenoiseError("with --from, only --units/--proj/--input-skip may be given (to grow "
@@ -118,7 +144,7 @@ def train(args: TrainConfig, extra_callbacks=()) -> dict:
     else:
         kind = args.model or "cr-ced"
         size = crnn_size(args, kind)
-        spec = preset(args.preset, model_kind=kind, context_frames=8 if kind == "cr-ced" else 1,
+        spec = preset(args.preset or "paper8k", model_kind=kind, context_frames=8 if kind == "cr-ced" else 1,
                       output_kind=args.target)
     losses = args.inherited(base_cfg if args.from_run else None)
     distortion, residual = losses["distortion_weight"], losses["residual_weight"]
@@ -161,14 +187,17 @@ def train(args: TrainConfig, extra_callbacks=()) -> dict:
             model = quantize(base_model, kind)
         else:
             model = build(kind, spec, **size)
-            if base_model is not None:
+            if widen:
+                extend_band(base_model, model)
+            elif base_model is not None:
                 grow_crnn(base_model, model, seed=args.seed)  # = set_weights when the size is the same
         loss = (spectral_loss_weighted(distortion, residual, postfilter) if spec.output_kind == "mask"
                 else magnitude_loss)
         model.compile(optimizer=keras.optimizers.Adam(args.lr), loss=loss,
                       jit_compile=use_jit)
 
-    config = {"model": kind, "preset": args.preset, "size": size, "qat": bool(args.qat),
+    preset_name = args.preset or (base_cfg.get("preset") if args.from_run else None) or "paper8k"
+    config = {"model": kind, "preset": preset_name, "size": size, "qat": bool(args.qat),
               "from": str(args.from_run) if args.from_run else None, "epochs": args.epochs,
               "batch_size": args.batch_size, "lr": args.lr, "lr_decay": args.lr_decay,
               "lr_decay_epochs": args.lr_decay_epochs, "seed": args.seed, "jit": use_jit, "data": str(args.data),
@@ -240,8 +269,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "flags given on the command line override it")
     p.add_argument("--data", required=True, help="folder with manifest.csv (training.make_dataset)")
     p.add_argument("--out", required=True, help="run folder to create (RUN_DIR)")
-    p.add_argument("--preset", default="paper8k", choices=["paper8k", "seed16k"],
-                   help="feature preset (default paper8k)")
+    p.add_argument("--preset", default=None, choices=sorted(PRESETS),
+                   help="feature preset (default paper8k; with --from, the run's own; a --from run on "
+                        "a narrower grid of the same bin spacing, e.g. paper8k into wide16k, is "
+                        "band-extended: the new model starts as the old one below the old Nyquist)")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=64, help="per replica (default 64)")
     p.add_argument("--lr", type=float, default=1e-3, help="initial Adam learning rate")

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from runtime.errors import DenoiseError
+from runtime.spec import PRESETS
 
 from .config import KINDS, TrainConfig
 
@@ -258,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--validation-steps", type=int, default=20, help="validation batches (default 20)")
     p.add_argument("--seq-frames", type=int, default=250, help="CRNN sequence length")
     p.add_argument("--pesq-files", type=int, default=20, help="dev pairs for val_pesq (default 20)")
-    p.add_argument("--preset", default="paper8k", choices=["paper8k", "seed16k"])
+    p.add_argument("--preset", default="paper8k", choices=sorted(PRESETS), help="feature preset (default paper8k)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--verbose", type=int, default=2, help="Keras verbosity per trial (default 2)")
     p.add_argument("--wandb", default=None, metavar="PROJECT",
