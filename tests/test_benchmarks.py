@@ -191,3 +191,29 @@ def test_latency_postfilter_both_times_each_model_with_and_without_it(stored_mod
     assert set(rows) == {model.name, f"{model.name} (no post-filter)"}
     assert rows[model.name]["postfilter"] == "wiener"
     assert rows[f"{model.name} (no post-filter)"]["postfilter"] == "none"
+
+
+@needs_metrics
+def test_operating_point_ranks_grids_by_their_oracle_mask_and_cost(tmp_path, capsys):
+    import soundfile as sf
+
+    from benchmarks import operating_point
+
+    for sub in ("clean", "noisy"):
+        (tmp_path / sub).mkdir()
+    for i in range(2):
+        noisy, clean = noisy_example(16000, 2.0, snr_db=0.0, seed=i)
+        sf.write(tmp_path / "clean" / f"p{i}.wav", clean, 16000, subtype="FLOAT")
+        sf.write(tmp_path / "noisy" / f"p{i}.wav", noisy, 16000, subtype="FLOAT")
+    out = tmp_path / "op.json"
+    assert operating_point.main(["--data", str(tmp_path), "--json", str(out)]) == 0
+    head, *rows = json.loads(out.read_text())
+    assert [(r["n_fft"], r["hop"]) for r in rows] == operating_point.CANDIDATES[16000]
+    for r in rows:  # an oracle mask cleans far beyond the input
+        assert r["oracle_pesq"] > head["noisy"]["pesq"] + 0.25
+        assert r["oracle_si_sdr"] > head["noisy"]["si_sdr"] + 5
+        assert r["latency_ms"] == 1000 * (r["n_fft"] - r["hop"]) / 16000 <= 32
+    cost = {(r["n_fft"], r["hop"]): r["frame_path_ms_per_s"] for r in rows}
+    assert cost[(512, 256)] < cost[(256, 64)]  # a quarter of the frames
+    assert "| 512/256 | 16 | 62 | 257 |" in capsys.readouterr().out
+    assert operating_point.main(["--data", str(tmp_path / "clean")]) == 1
