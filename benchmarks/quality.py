@@ -30,7 +30,7 @@ from runtime.audio_io import find_audio_files, read_audio, resample
 from runtime.errors import DenoiseError
 from runtime.metrics import all_metrics, snr_band_label
 from runtime.model_file import read_spec
-from runtime.denoise import parse_gain_db
+from runtime.cli import parse_gain_db
 from runtime.offline import HIGH_BAND_MODES, denoise
 from runtime.stream import DEFAULT_MIN_GAIN_DB, DEFAULT_POSTFILTER, POSTFILTERS, StreamDenoiser
 

@@ -1,21 +1,23 @@
-"""Command line: denoise files or folders with a bundled or exported model.
+"""The denoising command line, run as ``python -m runtime.denoise`` (runtime/denoise.py).
 
     python -m runtime.denoise noisy.wav -o clean.wav
     python -m runtime.denoise recordings/ -o cleaned/ --model my_model.tflite
+
+It lives here, not in runtime/denoise.py, so that importing it never shadows the
+function ``runtime.denoise``.
 """
 from __future__ import annotations
 
 import argparse
 import sys
-import types
 import warnings
 from pathlib import Path
 
 from .audio_io import AUDIO_EXTENSIONS, find_audio_files
 from .errors import DenoiseError
-from .file_stream import denoise_file, scan_audio
-from .offline import HIGH_BAND_MODES, denoise
-from .stream import DEFAULT_MIN_GAIN_DB, DEFAULT_POSTFILTER, POSTFILTERS, StreamDenoiser
+from .file_stream import denoise_file, file_rate, scan_audio
+from .offline import HIGH_BAND_MODES
+from .stream import DEFAULT_MIN_GAIN_DB, DEFAULT_POSTFILTER, POSTFILTERS, StreamDenoiser, default_model_path
 
 
 def parse_gain_db(text: str):
@@ -57,7 +59,9 @@ def main(argv=None) -> int:
                                             "sample rate (other rates are resampled for the model and back).")
     p.add_argument("inputs", nargs="+", metavar="IN", help="audio files or folders")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="output file, or folder for many")
-    p.add_argument("--model", default=None, help=".tflite model (default: the bundled model)")
+    p.add_argument("--model", default=None,
+                   help=".tflite model (default: the bundled model for each file's rate: the 16 kHz "
+                        "model for 16 kHz and above, the 8 kHz model below)")
     p.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1)")
     p.add_argument("--min-gain-db", type=parse_gain_db, default=DEFAULT_MIN_GAIN_DB, metavar="DB|none",
                    help=f"attenuation limit in dB (default {DEFAULT_MIN_GAIN_DB:g}); 'none' removes it")
@@ -69,7 +73,7 @@ def main(argv=None) -> int:
                    help="input above the model's Nyquist (e.g. 4-8 kHz of a 16 kHz file): 'gain' keeps "
                         "it, scaled by the model's gain at the top of its band (default); 'drop' "
                         "returns band-limited audio")
-    p.add_argument("--verbose", action="store_true", help="report the model, spec and interpreter")
+    p.add_argument("--verbose", action="store_true", help="name the model, its rate and spec, and the interpreter")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bar (one is shown for files over a minute and for many files)")
     args = p.parse_args(argv)
@@ -82,13 +86,26 @@ def main(argv=None) -> int:
         # which logs a line of its own).
         for src, _ in jobs:
             scan_audio(src)
-        stream = StreamDenoiser(args.model, num_threads=args.threads, min_gain_db=args.min_gain_db,
-                                postfilter=args.postfilter)
-        if args.verbose:
-            s = stream.spec
-            print(f"model: {args.model or 'bundled default'} ({s.model_kind}, {s.sample_rate} Hz, "
-                  f"n_fft {s.n_fft}, hop {s.hop}, latency {stream.latency_samples} samples), "
-                  f"interpreter: {stream.backend}, post-filter: {stream.postfilter}", file=sys.stderr)
+        streams: dict[Path, StreamDenoiser] = {}
+
+        def stream_for_file(src: Path) -> StreamDenoiser:
+            """The named model, else the bundled one for the file's rate, built once each."""
+            path = Path(args.model) if args.model else default_model_path(file_rate(src))
+            if path not in streams:
+                stream = StreamDenoiser(path, num_threads=args.threads, min_gain_db=args.min_gain_db,
+                                        postfilter=args.postfilter)
+                streams[path] = stream
+                if args.verbose:
+                    s = stream.spec
+                    origin = "" if args.model else "bundled, "
+                    print(f"model: {path.name} ({origin}{s.model_kind}, {s.sample_rate} Hz, "
+                          f"n_fft {s.n_fft}, hop {s.hop}, latency {stream.latency_samples} samples), "
+                          f"interpreter: {stream.backend}, post-filter: {stream.postfilter}",
+                          file=sys.stderr)
+            return streams[path]
+
+        if args.model:
+            stream_for_file(jobs[0][0])  # a bad model fails before any file is written
         bar = None
         if len(jobs) > 3 and not args.no_progress:
             try:
@@ -104,7 +121,7 @@ def main(argv=None) -> int:
             long_file = src.suffix.lower() != ".mp3" and sf.info(str(src)).duration > 60
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # downmix and truncation were said by the scan
-                report = denoise_file(src, dst, stream, high_band=args.high_band,
+                report = denoise_file(src, dst, stream_for_file(src), high_band=args.high_band,
                                       subtype=subtype if dst.suffix.lower() == src.suffix.lower() else None,
                                       progress=long_file and bar is None and not args.no_progress)
             if args.verbose and long_file:
@@ -123,18 +140,3 @@ def main(argv=None) -> int:
         print("interrupted: the file in progress was not written", file=sys.stderr)
         return 130
     return 0
-
-
-class _CallableModule(types.ModuleType):
-    """Importing this CLI module rebinds the package attribute ``runtime.denoise`` from the
-    function to the module; calling the module runs the function, so
-    ``from runtime import denoise; denoise(audio, rate)`` works whatever was imported first."""
-
-    def __call__(self, *args, **kwargs):
-        return denoise(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -19,8 +19,8 @@ import numpy as np
 from .audio_io import warn_if_truncated, write_audio
 from .dsp import analysis_window, band_frame_gains, band_start_bin, frame_centres
 from .errors import AudioError
-from .offline import HIGH_BAND_MODES, HIGH_BAND_REFERENCE_HZ
-from .stream import DEFAULT_MIN_GAIN_DB, DEFAULT_POSTFILTER, StreamDenoiser
+from .offline import HIGH_BAND_MODES, high_band_reference_hz, stream_for
+from .stream import DEFAULT_MIN_GAIN_DB, DEFAULT_POSTFILTER
 
 BLOCK_SECONDS = 4.0
 
@@ -125,6 +125,21 @@ class _BandGain:
             self.gains.push(np.full(end - self.gains.end, value))
 
 
+def file_rate(path) -> int:
+    """The sample rate a file's header states (for mp3, from decoding it)."""
+    path = Path(path)
+    if path.suffix.lower() == ".mp3":
+        from .audio_io import read_audio
+
+        return read_audio(path, mono="downmix")[1]
+    import soundfile as sf
+
+    try:
+        return int(sf.info(str(path)).samplerate)
+    except Exception as exc:  # soundfile raises several types for unreadable headers
+        raise AudioError(f"{path}: cannot read audio ({type(exc).__name__}: {exc})") from None
+
+
 def scan_audio(path) -> None:
     """Check a whole file block by block (readable, not empty, no NaN/Inf) without holding
     it in memory; AudioError names the file and, for bad samples, the time."""
@@ -186,7 +201,8 @@ def denoise_file(in_path, out_path, model=None, *, num_threads: int = 1,
                  postfilter: str | None = DEFAULT_POSTFILTER, subtype: str | None = None,
                  block_seconds: float = BLOCK_SECONDS, progress: bool = False) -> dict:
     """Denoise one file into another (format from the extension, the input's rate, mono),
-    block by block. ``model``: a .tflite path, a StreamDenoiser or None (bundled). Returns
+    block by block. ``model``: a .tflite path, a StreamDenoiser or None (the bundled model
+    for the file's rate, as runtime.denoise picks it). Returns
     {"seconds": audio seconds, "cpu_seconds": ..., "real_time_factor": ...}."""
     import soundfile as sf
 
@@ -195,8 +211,8 @@ def denoise_file(in_path, out_path, model=None, *, num_threads: int = 1,
     in_path, out_path = Path(in_path), Path(out_path)
     if not in_path.is_file():
         raise AudioError(f"{in_path}: no such file")
-    stream = model if isinstance(model, StreamDenoiser) else StreamDenoiser(
-        model, num_threads=num_threads, min_gain_db=min_gain_db, postfilter=postfilter)
+    stream = stream_for(model, file_rate(in_path), num_threads=num_threads,
+                        min_gain_db=min_gain_db, postfilter=postfilter)
     stream.reset()
     if in_path.suffix.lower() == ".mp3":
         return _denoise_whole(in_path, out_path, stream, high_band, subtype)
@@ -224,7 +240,7 @@ def _run(in_path, tmp, stream, high_band, subtype, block_seconds, progress, sf) 
     keep_high = not same and rate > model_rate and high_band == "gain"
     down, up = _Resampler(rate, model_rate), _Resampler(model_rate, rate)
     up_input = _Resampler(model_rate, rate) if keep_high else None
-    band = _BandGain(spec, HIGH_BAND_REFERENCE_HZ) if keep_high else None
+    band = _BandGain(spec, high_band_reference_hz(spec)) if keep_high else None
     x_fifo, back_fifo, low_fifo = _Fifo(), _Fifo(), _Fifo()  # file rate, aligned with x
     model_in, skipped = 0, 0  # model-rate samples fed, latency samples dropped from the output
     written = 0

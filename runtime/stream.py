@@ -15,26 +15,36 @@ DEFAULT_MIN_GAIN_DB = -20.0
 #: that tracks slowly varying noise; "none": the model alone.
 POSTFILTERS = ("wiener", "none")
 DEFAULT_POSTFILTER = "wiener"
-#: Bundled models in order of preference for model_path=None: the int8 CRNN scored as well
-#: as its float version on held-out speakers and noises and on VoiceBank-DEMAND, and is
-#: the file that ships to devices (runtime/models/MODEL_CARD.md).
-DEFAULT_MODELS = ("crnn_int8.tflite", "crnn_float32.tflite", "cr_ced_int8.tflite")
+#: Bundled models by the rate they run at, each list in order of preference: the int8
+#: CRNN scored as well as its float version on held-out speakers and noises and on
+#: VoiceBank-DEMAND, and is the file that ships to devices (runtime/models/MODEL_CARD.md).
+BUNDLED_MODELS = {
+    8000: ("crnn_int8.tflite", "crnn_float32.tflite", "cr_ced_int8.tflite"),
+    16000: ("crnn16k_int8.tflite", "crnn16k_float32.tflite", "cr_ced16k_int8.tflite"),
+}
+DEFAULT_MODELS = BUNDLED_MODELS[8000]
 
 
-def default_model_path() -> Path:
-    for name in DEFAULT_MODELS:
-        if (MODELS_DIR / name).is_file():
-            return MODELS_DIR / name
+def default_model_path(sample_rate: int | None = None) -> Path:
+    """The bundled model for input at ``sample_rate``: the 16 kHz model for 16 kHz and
+    above, the 8 kHz model below and when the rate is not given; the other rate's model
+    when none of the preferred rate is installed."""
+    rates = (16000, 8000) if sample_rate is not None and sample_rate >= 16000 else (8000, 16000)
+    for rate in rates:
+        for name in BUNDLED_MODELS[rate]:
+            if (MODELS_DIR / name).is_file():
+                return MODELS_DIR / name
     raise ModelError(f"no bundled model in {MODELS_DIR}; pass a .tflite exported with "
                      f"python -m export.to_tflite")
 
 
-def load_model(model=None, num_threads: int = 1):
-    """A model object from a path, an already built model, or None (bundled default)."""
+def load_model(model=None, num_threads: int = 1, sample_rate: int | None = None):
+    """A model object from a path, an already built model, or None (the bundled model for
+    ``sample_rate``)."""
     from .model_file import TfliteDenoiserModel
 
     if model is None:
-        model = default_model_path()
+        model = default_model_path(sample_rate)
     if isinstance(model, (str, Path)):
         return TfliteDenoiserModel(model, num_threads=num_threads)
     return model
@@ -58,16 +68,19 @@ class StreamDenoiser:
     removes, and the post-filter raised both models' PESQ gain on held-out noises and on
     VoiceBank-DEMAND (see runtime/models/MODEL_CARD.md); "none" or None gives the model
     alone.
-    sample_rate, when given, is checked against the model's.
+    sample_rate, when given, picks the bundled model when none is named (the 16 kHz one
+    for 16 kHz, the 8 kHz one for 8 kHz) and is checked against the model's: a stream is
+    not resampled (runtime.denoise and runtime.denoise_file resample whole files).
     """
 
     def __init__(self, model_path=None, num_threads: int = 1, *, min_gain_db: float | None = DEFAULT_MIN_GAIN_DB,
                  postfilter: str | None = DEFAULT_POSTFILTER, sample_rate: int | None = None):
-        self.model = load_model(model_path, num_threads)
+        self.model = load_model(model_path, num_threads, sample_rate)
         self.spec = self.model.spec
         if sample_rate is not None and int(sample_rate) != self.spec.sample_rate:
             raise AudioError(f"audio is {sample_rate} Hz but the model expects "
-                             f"{self.spec.sample_rate} Hz; resample first (runtime.denoise does)")
+                             f"{self.spec.sample_rate} Hz; resample first (runtime.denoise and "
+                             f"runtime.denoise_file do)")
         min_gain = 0.0 if min_gain_db is None else 10 ** (min_gain_db / 20)
         postfilter = postfilter or "none"
         if postfilter not in POSTFILTERS:

@@ -1,9 +1,11 @@
 """Regenerate the small models stored in tests/data/models for the TensorFlow-free test tier.
 
-    python -m tests.make_test_models
+    python -m tests.make_test_models            # all of them
+    python -m tests.make_test_models crnn16k    # only the ones named
 
-Trains a tiny CR-CED and a tiny CRNN (16 LSTM units) for two short epochs on a corpus made
-in numpy (the tests' own tiny corpus), and exports each as float32 and int8. The runtime,
+Trains a tiny CR-CED and a tiny CRNN (16 LSTM units) at 8 kHz, and a tiny CRNN on the
+wide16k grid, for two short epochs on a corpus made in numpy (the tests' own tiny corpus),
+and exports each as float32 and int8. The runtime,
 CLI, benchmark and device tests load these files, so they run without TensorFlow; the
 training/export tier (``pytest -m train``) builds fresh ones and checks the export path.
 """
@@ -17,8 +19,8 @@ OUT = Path(__file__).resolve().parent / "data" / "models"
 CRNN_SIZE = ["--units", "16", "--proj", "16", "--channels", "4,4"]
 
 
-def make_corpus(root: Path) -> Path:
-    """The same tiny corpus and mix as tests/conftest.py's fixtures."""
+def make_corpus(root: Path) -> tuple[Path, Path]:
+    """The same tiny corpus and mix as tests/conftest.py's fixtures, and a 16 kHz mix of it."""
     import numpy as np
     import soundfile as sf
 
@@ -38,10 +40,22 @@ def make_corpus(root: Path) -> Path:
     cfg = MixConfig(sample_rate=8000, snr_min=0, snr_max=10, seconds=1.0, seed=3,
                     generated_noise=0.3, dev_fraction=0.34, group_regex="^([a-z]+)_")
     make_dataset([root / "speech"], [root / "noise"], root / "mix", 24, cfg, progress=False)
-    return root / "mix"
+    cfg.sample_rate = 16000
+    make_dataset([root / "speech"], [root / "noise"], root / "mix16k", 24, cfg, progress=False)
+    return root / "mix", root / "mix16k"
 
 
-def main() -> int:
+MODELS = ("cr-ced", "crnn", "crnn16k")
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m tests.make_test_models", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("names", nargs="*", choices=[[], *MODELS], default=list(MODELS),
+                   help=f"models to rebuild (default all: {', '.join(MODELS)})")
+    names = p.parse_args(argv).names or list(MODELS)
     from export.to_tflite import export
     from training.train import main as train_main
 
@@ -49,13 +63,15 @@ def main() -> int:
 
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        mix = make_corpus(Path(tmp))
-        for kind in ("cr-ced", "crnn"):
-            run = Path(tmp) / kind
-            extra = CRNN_SIZE if kind == "crnn" else []
-            assert train_main(train_args(kind, mix, run, epochs=2, extra=extra)) == 0
+        mix, mix16k = make_corpus(Path(tmp))
+        for name, kind, data, extra in (("cr-ced", "cr-ced", mix, []), ("crnn", "crnn", mix, CRNN_SIZE),
+                                        ("crnn16k", "crnn", mix16k, CRNN_SIZE + ["--preset", "wide16k"])):
+            if name not in names:
+                continue
+            run = Path(tmp) / name
+            assert train_main(train_args(kind, data, run, epochs=2, extra=extra)) == 0
             for quant in ("float32", "int8"):
-                export(run, quant, OUT / f"{kind}_{quant}.tflite")
+                export(run, quant, OUT / f"{name}_{quant}.tflite")
     for p in sorted(OUT.glob("*.tflite")):
         print(f"{p.relative_to(OUT.parents[1])}: {p.stat().st_size / 1024:.1f} KB")
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runtime.denoise import main as denoise_main
+from runtime.cli import main as denoise_main
 from runtime import example_audio
 from runtime.audio_io import read_audio, resample
 from runtime.metrics import pesq_score, si_sdr

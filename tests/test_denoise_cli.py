@@ -107,17 +107,82 @@ def test_help():
     assert res.returncode == 0 and "--min-gain-db" in res.stdout
 
 
-def test_runtime_denoise_stays_callable_after_the_cli_module_is_imported(rng):
-    """`import runtime.denoise` (the CLI) rebinds the package attribute; the function API
-    `from runtime import denoise` must still denoise."""
+def test_runtime_denoise_is_the_function_after_the_cli_is_imported_and_run(rng):
+    """The CLI lives in runtime.cli, so importing it (as benchmarks do) leaves the function
+    ``runtime.denoise`` in place; ``python -m runtime.denoise`` does not import the module."""
     import importlib
+    import types
 
     import runtime
     from runtime.offline import denoise as offline_denoise
 
-    importlib.import_module("runtime.denoise")
+    importlib.import_module("runtime.cli")
+    importlib.import_module("benchmarks.quality")
     from runtime import denoise
 
+    assert isinstance(denoise, types.FunctionType) and denoise is offline_denoise
     x = rng.standard_normal(4000) * 0.1
-    np.testing.assert_array_equal(denoise(x, 8000, None), offline_denoise(x, 8000, None))
     assert runtime.denoise(x, 8000, None).shape == x.shape
+    res = subprocess.run([sys.executable, "-c", "import runpy, runtime, types, sys; sys.argv = ['x', '--help'];"
+                          "\ntry: runpy.run_module('runtime.denoise', run_name='__main__')"
+                          "\nexcept SystemExit: pass"
+                          "\nassert isinstance(runtime.denoise, types.FunctionType)"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+
+
+@pytest.fixture
+def two_rate_models(stored_models, tmp_path, monkeypatch):
+    """A bundled-models folder with an 8 kHz and a 16 kHz CRNN (the small stored ones)."""
+    import shutil
+
+    import runtime.stream
+
+    folder = tmp_path / "bundled"
+    folder.mkdir()
+    shutil.copy(stored_models[("crnn", "int8")], folder / "crnn_int8.tflite")
+    shutil.copy(Path(stored_models[("crnn", "int8")]).parent / "crnn16k_int8.tflite",
+                folder / "crnn16k_int8.tflite")
+    monkeypatch.setattr(runtime.stream, "MODELS_DIR", folder)
+    return folder
+
+
+def test_bundled_model_is_picked_by_the_input_rate(two_rate_models, tmp_path, rng, capsys):
+    from runtime import StreamDenoiser, denoise, denoise_file
+    from runtime.cli import main
+    from runtime.stream import default_model_path
+
+    wide, narrow = two_rate_models / "crnn16k_int8.tflite", two_rate_models / "crnn_int8.tflite"
+    assert [default_model_path(r).name for r in (None, 8000, 11025, 16000, 44100, 48000)] == \
+        [narrow.name] * 3 + [wide.name] * 3
+    assert StreamDenoiser(sample_rate=16000).sample_rate == 16000
+    assert StreamDenoiser(sample_rate=8000).sample_rate == 8000
+    x16 = rng.standard_normal(16000) * 0.1
+    np.testing.assert_array_equal(denoise(x16, 16000), denoise(x16, 16000, str(wide)))
+    x48 = rng.standard_normal(48000) * 0.1
+    np.testing.assert_array_equal(denoise(x48, 48000), denoise(x48, 48000, str(wide)))
+    assert not np.array_equal(denoise(x16, 16000), denoise(x16, 16000, str(narrow)))
+    # the command line names the model it picked, per file
+    for rate, name in ((16000, wide.name), (8000, narrow.name), (44100, wide.name)):
+        src = tmp_path / f"x{rate}.wav"
+        sf.write(src, rng.standard_normal(rate) * 0.1, rate)
+        assert main([str(src), "-o", str(tmp_path / f"y{rate}.wav"), "--verbose"]) == 0
+        err = capsys.readouterr().err
+        assert f"model: {name} (bundled, crnn, {16000 if rate >= 16000 else 8000} Hz" in err
+        denoise_file(src, tmp_path / f"z{rate}.wav")  # the file path picks the same model
+        np.testing.assert_array_equal(sf.read(str(tmp_path / f"y{rate}.wav"))[0],
+                                      sf.read(str(tmp_path / f"z{rate}.wav"))[0])
+    # a named model is used as given, whatever the rate
+    src = tmp_path / "x16000.wav"
+    assert main([str(src), "-o", str(tmp_path / "n.wav"), "--model", str(narrow), "--verbose"]) == 0
+    assert f"model: {narrow.name} (crnn, 8000 Hz" in capsys.readouterr().err
+    # without a 16 kHz model installed, 16 kHz input falls back to the 8 kHz one
+    wide.unlink()
+    assert default_model_path(16000).name == narrow.name
+
+
+def test_a_stream_at_another_rate_than_its_model_says_to_resample(two_rate_models):
+    from runtime import AudioError, StreamDenoiser
+
+    with pytest.raises(AudioError, match="resample first"):
+        StreamDenoiser(sample_rate=44100)

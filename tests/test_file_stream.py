@@ -112,7 +112,7 @@ def test_a_truncated_file_gets_a_warning_naming_it(tmp_path):
 
 
 def test_cli_shows_progress_in_seconds_of_audio_for_long_files(tmp_path, capsys):
-    from runtime.denoise import main
+    from runtime.cli import main
 
     src = tmp_path / "long.wav"
     sf.write(src, noisy_example(8000, 65.0)[0], 8000)
