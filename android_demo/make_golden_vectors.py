@@ -21,7 +21,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from runtime.example_audio import noisy_example  # noqa: E402
+from runtime.spec import RUN_TIME_DEFAULTS  # noqa: E402
 from runtime.stream import MODELS_DIR, StreamDenoiser  # noqa: E402
+
+#: A small stored model exported with run-time settings other than the defaults, so the
+#: Java core is checked to read them from the file (tests/make_test_models.py).
+NON_DEFAULT_SETTINGS_MODEL = ROOT / "tests" / "data" / "models" / "crnn16k_int8.tflite"
 
 
 class Recorder:
@@ -42,7 +47,7 @@ class Recorder:
 
 
 def write(model_path: Path, out_dir: Path, seconds: float = 1.5) -> None:
-    sd = StreamDenoiser(model_path)
+    sd = StreamDenoiser(model_path)  # with the run-time settings the file carries
     rec = Recorder(sd.model)
     sd.model = rec
     audio, _ = noisy_example(sd.sample_rate, seconds, snr_db=5.0, seed=3)
@@ -58,20 +63,23 @@ def write(model_path: Path, out_dir: Path, seconds: float = 1.5) -> None:
         "model": model_path.name, "kind": sd.spec.model_kind, "samples": len(audio),
         "frames": len(rec.inputs), "input_size": int(rec.inputs[0].size), "bins": sd.spec.n_bins,
         "latency": sd.latency_samples, "min_gain": sd.dsp.min_gain,
-        "postfilter": sd.postfilter}, indent=2))
+        "postfilter": sd.postfilter,
+        "non_default": {**RUN_TIME_DEFAULTS, **sd.spec.run_time} != RUN_TIME_DEFAULTS}, indent=2))
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="Write golden vectors for the Java DSP core tests.")
-    p.add_argument("models", nargs="*", help="models (default: the bundled CR-CED and CRNN)")
+    p.add_argument("models", nargs="*", help="models (default: the bundled ones and a small stored "
+                                             "model with non-default run-time settings)")
     p.add_argument("--out", required=True, help="output folder (one subfolder per model)")
     args = p.parse_args(argv)
-    models = [Path(m) for m in args.models] or sorted(MODELS_DIR.glob("*.tflite"))
+    models = [Path(m) for m in args.models] or [*sorted(MODELS_DIR.glob("*.tflite")), NON_DEFAULT_SETTINGS_MODEL]
     if not models:
         print(f"error: no models given and none bundled in {MODELS_DIR}", file=sys.stderr)
         return 1
     for m in models:
-        write(m, Path(args.out) / m.stem)
+        # a model from elsewhere may share a bundled model's name
+        write(m, Path(args.out) / (m.stem if m.parent == MODELS_DIR else f"other_{m.stem}"))
         print(f"golden vectors for {m.name} -> {Path(args.out) / m.stem}")
     return 0
 

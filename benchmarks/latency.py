@@ -22,7 +22,7 @@ import numpy as np
 from runtime.errors import DenoiseError
 from runtime.example_audio import noisy_example
 from runtime.model_file import count_constant_elements
-from runtime.stream import DEFAULT_POSTFILTER, POSTFILTERS, StreamDenoiser
+from runtime.stream import FROM_MODEL, POSTFILTERS, StreamDenoiser
 
 from .peers import DEFAULT_PEER_ROOT, load_peers, parse_peers
 
@@ -46,7 +46,7 @@ def percentiles(samples_us) -> dict:
 
 
 def measure_model(path: Path, threads: int, seconds: float, warmup: int = 200,
-                  postfilter: str = DEFAULT_POSTFILTER, label: str | None = None) -> dict:
+                  postfilter: str = FROM_MODEL, label: str | None = None) -> dict:
     """Invoke time and whole-frame (DSP, post-filter and model) time per frame through
     StreamDenoiser."""
     sd = StreamDenoiser(path, num_threads=threads, postfilter=postfilter)
@@ -78,7 +78,7 @@ def measure_model(path: Path, threads: int, seconds: float, warmup: int = 200,
     frames_per_s = spec.sample_rate / hop
     inv, whole = percentiles(invoke_us), percentiles(frame_us)
     return {
-        "model": label or path.name, "postfilter": postfilter, "kind": spec.model_kind, "threads": threads, "backend": sd.backend,
+        "model": label or path.name, "postfilter": sd.postfilter, "kind": spec.model_kind, "threads": threads, "backend": sd.backend,
         "sample_rate": spec.sample_rate, "hop": hop, "bytes": len(data),
         "parameters": int(info.get("parameters") or count_constant_elements(data)),
         "macs_per_frame": info.get("macs_per_frame"),
@@ -160,8 +160,8 @@ def main(argv=None) -> int:
     p.add_argument("--peer-root", default=str(DEFAULT_PEER_ROOT), metavar="DIR",
                    help="folder with the peers' model files (dtln/, gtcrn/; default ../shared/peers)")
     p.add_argument("--no-peer", action="store_true", help="same as --peers none")
-    p.add_argument("--postfilter", choices=[*POSTFILTERS, "both"], default=DEFAULT_POSTFILTER,
-                   help=f"the runtime post-filter in the frame (default {DEFAULT_POSTFILTER}, as "
+    p.add_argument("--postfilter", choices=[*POSTFILTERS, FROM_MODEL, "both"], default=FROM_MODEL,
+                   help="the runtime post-filter in the frame (default: each model's own, as "
                         "runtime.denoise); 'both' times each model with and without it")
     args = p.parse_args(argv)
     try:

@@ -32,7 +32,7 @@ from runtime.metrics import all_metrics, snr_band_label
 from runtime.model_file import read_spec
 from runtime.cli import parse_gain_db
 from runtime.offline import HIGH_BAND_MODES, denoise
-from runtime.stream import DEFAULT_MIN_GAIN_DB, DEFAULT_POSTFILTER, POSTFILTERS, StreamDenoiser
+from runtime.stream import FROM_MODEL, POSTFILTERS, StreamDenoiser
 
 from .baseline import wiener_denoise
 from .peers import DEFAULT_PEER_ROOT, load_peers, parse_peers
@@ -70,8 +70,8 @@ def display_names(models) -> list[str]:
 
 
 def evaluate(models, data_dir, limit=None, plots=None, threads=1,
-             min_gain_db=DEFAULT_MIN_GAIN_DB, input_gain_db=0.0, score_rate=None,
-             high_band="gain", clean_input=False, postfilter=DEFAULT_POSTFILTER,
+             min_gain_db=FROM_MODEL, input_gain_db=0.0, score_rate=None,
+             high_band="gain", clean_input=False, postfilter=FROM_MODEL,
              peers=(), peer_root=DEFAULT_PEER_ROOT, peer_input="file") -> dict:
     """Scores per pair and per SNR band. input_gain_db plays every noisy file louder or
     quieter into the systems (their outputs are scaled back before scoring), to see how
@@ -221,8 +221,8 @@ def main(argv=None) -> int:
     p.add_argument("--json", default=None, help="write per-file and summary results here")
     p.add_argument("--plots", default=None, help="folder for spectrogram and quality-vs-cost plots")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--min-gain-db", type=parse_gain_db, default=DEFAULT_MIN_GAIN_DB, metavar="DB|none",
-                   help=f"attenuation limit of the models, as in runtime.denoise (default {DEFAULT_MIN_GAIN_DB})")
+    p.add_argument("--min-gain-db", type=parse_gain_db, default=FROM_MODEL, metavar="DB|none|model",
+                   help="attenuation limit of the models, as in runtime.denoise (default: each model's own)")
     p.add_argument("--input-gain-db", type=float, default=0.0, metavar="DB",
                    help="play the noisy files this much louder (or, negative, quieter) into the "
                         "systems; outputs are scaled back before scoring (default 0)")
@@ -234,9 +234,9 @@ def main(argv=None) -> int:
     p.add_argument("--high-band", choices=HIGH_BAND_MODES, default="gain",
                    help="with --score-rate above the models' rate: keep the band above their "
                         "Nyquist scaled by their gain (default, as runtime.denoise) or drop it")
-    p.add_argument("--postfilter", choices=[*POSTFILTERS, "both"], default=DEFAULT_POSTFILTER,
-                   help="the models' post-filter, as runtime.denoise --postfilter (default "
-                        f"{DEFAULT_POSTFILTER}); 'both' scores each model with and without it")
+    p.add_argument("--postfilter", choices=[*POSTFILTERS, FROM_MODEL, "both"], default=FROM_MODEL,
+                   help="the models' post-filter, as runtime.denoise --postfilter (default: each "
+                        "model's own); 'both' scores each model with and without it")
     p.add_argument("--peers", default="none", metavar="LIST",
                    help="the field's denoisers to score beside the models: all, none (default) or "
                         "a comma-separated list of dtln, dtln-quant, rnnoise, gtcrn, dfn3 (pip install "
@@ -277,7 +277,9 @@ def main(argv=None) -> int:
 def print_result(result, args) -> None:
     print(f"{result['pairs']} pairs from {args.data}, scored at {result['rate']} Hz "
           f"(PESQ {'narrow' if result['rate'] == 8000 else 'wide'}-band), "
-          f"models at min gain {result['min_gain_db']} dB, post-filter {args.postfilter}"
+          f"models at min gain {result['min_gain_db']}"
+          + ("" if result["min_gain_db"] in (None, FROM_MODEL) else " dB")
+          + f", post-filter {args.postfilter}"
           + (f", input played {args.input_gain_db:+g} dB" if args.input_gain_db else "")
           + (", the clean references as input (the 'noisy' row is that input)" if args.clean_input else "")
           + (f", {result['model_rate']} Hz models with the high band {result['high_band']}"

@@ -26,6 +26,8 @@ import numpy as np  # noqa: E402
 
 from runtime.errors import DenoiseError  # noqa: E402
 from runtime.model_file import SPEC_METADATA_NAME, TfliteDenoiserModel  # noqa: E402
+from runtime.cli import parse_gain_db  # noqa: E402
+from runtime.spec import POSTFILTER_KINDS, RUN_TIME_DEFAULTS, SPEC_VERSION  # noqa: E402
 
 QUANT_MODES = ("float32", "float16", "dynamic", "int8")
 #: TFLite ops of the unrolled LSTM cell (and the mask's sigmoid) kept float32 in the
@@ -133,14 +135,18 @@ def convert(keras_model, quant: str, representative=None, streaming_crnn: bool =
 
 
 def export(run_dir, quant: str = "int8", out=None, calibration=None, weights: str = "best",
-           lstm_cell: str = "float", dense_head: bool = False) -> dict:
-    """Write the .tflite and return a report (sizes, errors, ops)."""
+           lstm_cell: str = "float", dense_head: bool = False, run_time: dict | None = None) -> dict:
+    """Write the .tflite and return a report (sizes, errors, ops). ``run_time``: settings the
+    runtime applies to this model by default (runtime.spec.RUN_TIME_DEFAULTS' keys; the
+    rest keep those defaults), all written into the spec."""
     from training.models import build, copy_cr_ced_weights, cr_ced_for_export, crnn_stream, macs_per_frame
     from training.run_dir import load_run
 
     from .inspect_ops import summary
 
     model, spec, cfg = load_run(run_dir, weights)
+    run_time = {**RUN_TIME_DEFAULTS, **(run_time or {})}
+    spec.replace(run_time=run_time)  # bad settings are refused before the slow conversion
     kind = cfg["model"]
     if dense_head and kind != "cr-ced":
         raise DenoiseError("--dense-head unrolls CR-CED's last convolution; this run is a CRNN")
@@ -191,7 +197,7 @@ def export(run_dir, quant: str = "int8", out=None, calibration=None, weights: st
         info["float_ops"] = list(float_ops)
     if dense_head:
         info["dense_head"] = True
-    spec = spec.replace(info=info)
+    spec = spec.replace(info=info, run_time=run_time, version=SPEC_VERSION)
     flat = convert(to_convert, quant, representative, streaming_crnn=kind == "crnn",
                    float_ops=float_ops)
     flat = embed_metadata(flat, SPEC_METADATA_NAME, spec.to_json().encode())
@@ -200,6 +206,7 @@ def export(run_dir, quant: str = "int8", out=None, calibration=None, weights: st
     out.write_bytes(flat)
 
     report = {"path": str(out), "bytes": len(flat), "parameters": params, "macs_per_frame": macs,
+              "run_time": spec.run_time,
               "macs_per_second": macs * spec.sample_rate // spec.hop, **summary(out)}
     ref, got = compare_with_keras(model, out, spec, audio[:4])
     err = float(np.max(np.abs(ref - got)))
@@ -243,6 +250,20 @@ def build_parser():
     p.add_argument("--lstm-cell", choices=["float", "int8"], default="float",
                    help="CRNN int8 only: keep the LSTM cell's element-wise ops float32 (default; "
                         "no weights, no drift) or make the model fully integer")
+    g = p.add_argument_group("run-time settings written into the spec (what the runtime applies "
+                             "to this model unless its caller overrides them)")
+    g.add_argument("--min-gain-db", type=parse_gain_db, default=RUN_TIME_DEFAULTS["min_gain_db"],
+                   metavar="DB|none", help="attenuation limit (default %(default)s)")
+    g.add_argument("--postfilter", choices=POSTFILTER_KINDS, default=RUN_TIME_DEFAULTS["postfilter"],
+                   help="post-filter (default %(default)s)")
+    g.add_argument("--postfilter-exponent", type=float, default=RUN_TIME_DEFAULTS["postfilter_exponent"],
+                   help="power of the Wiener gain (default %(default)s: its square root)")
+    g.add_argument("--postfilter-floor-db", type=float, default=RUN_TIME_DEFAULTS["postfilter_floor_db"],
+                   help="floor of the Wiener gain in dB (default %(default)s)")
+    g.add_argument("--postfilter-window-s", type=float, default=RUN_TIME_DEFAULTS["postfilter_window_s"],
+                   help="span of the noise floor's minimum statistics (default %(default)s s)")
+    g.add_argument("--postfilter-sub-windows", type=int, default=RUN_TIME_DEFAULTS["postfilter_sub_windows"],
+                   help="running minima over that span (default %(default)s)")
     p.add_argument("--dense-head", action="store_true",
                    help="CR-CED only: unroll the last convolution (129 bins x 8 channels -> 129) "
                         "into one matrix product, ~40 us faster per frame in int8 here, for "
@@ -254,11 +275,12 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         r = export(args.run_dir, args.quant, args.out, args.calibration, args.weights, args.lstm_cell,
-                   args.dense_head)
+                   args.dense_head, run_time={k: getattr(args, k) for k in RUN_TIME_DEFAULTS})
     except DenoiseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"wrote {r['path']}")
+    print(f"  run-time        {', '.join(f'{k} {v}' for k, v in r['run_time'].items())}")
     print(f"  size            {r['bytes'] / 1024:.1f} KB ({r['bytes']} bytes)")
     print(f"  parameters      {r['parameters']}")
     print(f"  MACs per frame  {r['macs_per_frame']} ({r['macs_per_second'] / 1e6:.1f} M per second of audio)")

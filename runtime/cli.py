@@ -17,17 +17,20 @@ from .audio_io import AUDIO_EXTENSIONS, find_audio_files
 from .errors import DenoiseError
 from .file_stream import denoise_file, file_rate, scan_audio
 from .offline import HIGH_BAND_MODES
-from .stream import DEFAULT_MIN_GAIN_DB, DEFAULT_POSTFILTER, POSTFILTERS, StreamDenoiser, default_model_path
+from .stream import DEFAULT_MIN_GAIN_DB, FROM_MODEL, POSTFILTERS, StreamDenoiser, default_model_path
 
 
 def parse_gain_db(text: str):
-    """argparse type for an attenuation limit: a number of dB, or 'none' for no limit."""
+    """argparse type for an attenuation limit: a number of dB, 'none' for no limit, or
+    'model' for the model's own setting."""
     if text.lower() == "none":
         return None
+    if text.lower() == FROM_MODEL:
+        return FROM_MODEL
     try:
         return float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of dB or 'none', got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a number of dB, 'none' or 'model', got {text!r}") from None
 
 
 def plan(inputs: list[str], output: str) -> list[tuple[Path, Path]]:
@@ -63,12 +66,14 @@ def main(argv=None) -> int:
                    help=".tflite model (default: the bundled model for each file's rate: the 16 kHz "
                         "model for 16 kHz and above, the 8 kHz model below)")
     p.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1)")
-    p.add_argument("--min-gain-db", type=parse_gain_db, default=DEFAULT_MIN_GAIN_DB, metavar="DB|none",
-                   help=f"attenuation limit in dB (default {DEFAULT_MIN_GAIN_DB:g}); 'none' removes it")
-    p.add_argument("--postfilter", choices=POSTFILTERS, default=DEFAULT_POSTFILTER,
-                   help="'wiener' (default) multiplies the model's gain by the square root of a classical Wiener gain over "
+    p.add_argument("--min-gain-db", type=parse_gain_db, default=FROM_MODEL, metavar="DB|none|model",
+                   help=f"attenuation limit in dB; 'none' removes it (default: the model's own, "
+                        f"{DEFAULT_MIN_GAIN_DB:g} for the bundled models)")
+    p.add_argument("--postfilter", choices=[*POSTFILTERS, FROM_MODEL], default=FROM_MODEL,
+                   help="'wiener' multiplies the model's gain by a power of a classical Wiener gain over "
                         "minimum-statistics noise, which removes steady noise the model leaves; "
-                        "'none' plays the model alone")
+                        "'none' plays the model alone (default: the model's own, wiener for the "
+                        "bundled models)")
     p.add_argument("--high-band", choices=HIGH_BAND_MODES, default="gain",
                    help="input above the model's Nyquist (e.g. 4-8 kHz of a 16 kHz file): 'gain' keeps "
                         "it, scaled by the model's gain at the top of its band (default); 'drop' "
@@ -100,7 +105,8 @@ def main(argv=None) -> int:
                     origin = "" if args.model else "bundled, "
                     print(f"model: {path.name} ({origin}{s.model_kind}, {s.sample_rate} Hz, "
                           f"n_fft {s.n_fft}, hop {s.hop}, latency {stream.latency_samples} samples), "
-                          f"interpreter: {stream.backend}, post-filter: {stream.postfilter}",
+                          f"interpreter: {stream.backend}, post-filter: {stream.postfilter}, "
+                          f"attenuation limit: {'none' if stream.min_gain_db is None else f'{stream.min_gain_db:g} dB'}",
                           file=sys.stderr)
             return streams[path]
 

@@ -297,14 +297,18 @@ class WienerGain:
 
 
 def postfilter_wiener(spec: FeatureSpec) -> WienerGain:
-    """The runtime post-filter: the square root of a Wiener gain (-20 dB floor, eight
-    sub-window minima over 1.5 s, the frames that hold the stream's leading zeros, n_fft/hop
-    - 1, left out) that multiplies the model's mask. The square root was picked on mix8k_v4's
-    dev split against capping the mask with the whole gain (MODEL_CARD.md): it removes the
-    same steady floor where the model leaves it, and takes less speech where the model
-    keeps it."""
-    return WienerGain(spec, floor_db=-20.0, sub_windows=8, warmup_frames=spec.n_fft // spec.hop - 1,
-                      exponent=0.5)
+    """The runtime post-filter with the spec's settings (runtime.spec.RUN_TIME_DEFAULTS
+    unless the model says otherwise): a power of a Wiener gain (the square root, a -20 dB
+    floor, eight sub-window minima over 1.5 s by default; the frames that hold the stream's
+    leading zeros, n_fft/hop - 1, left out) that multiplies the model's mask. The square
+    root was picked on mix8k_v4's dev split against capping the mask with the whole gain
+    (MODEL_CARD.md): it removes the same steady floor where the model leaves it, and takes
+    less speech where the model keeps it."""
+    return WienerGain(spec, floor_db=spec.setting("postfilter_floor_db"),
+                      window_s=spec.setting("postfilter_window_s"),
+                      sub_windows=spec.setting("postfilter_sub_windows"),
+                      warmup_frames=spec.n_fft // spec.hop - 1,
+                      exponent=spec.setting("postfilter_exponent"))
 
 
 def postfilter_gains(magnitude: np.ndarray, spec: FeatureSpec) -> np.ndarray:

@@ -20,7 +20,7 @@ from .audio_io import warn_if_truncated, write_audio
 from .dsp import analysis_window, band_frame_gains, band_start_bin, frame_centres
 from .errors import AudioError
 from .offline import HIGH_BAND_MODES, high_band_reference_hz, stream_for
-from .stream import DEFAULT_MIN_GAIN_DB, DEFAULT_POSTFILTER
+from .stream import FROM_MODEL
 
 BLOCK_SECONDS = 4.0
 
@@ -197,8 +197,8 @@ def _blocks(path: Path, sf, block_seconds: float = BLOCK_SECONDS):
 
 
 def denoise_file(in_path, out_path, model=None, *, num_threads: int = 1,
-                 min_gain_db: float | None = DEFAULT_MIN_GAIN_DB, high_band: str = "gain",
-                 postfilter: str | None = DEFAULT_POSTFILTER, subtype: str | None = None,
+                 min_gain_db: float | str | None = FROM_MODEL, high_band: str = "gain",
+                 postfilter: str | None = FROM_MODEL, subtype: str | None = None,
                  block_seconds: float = BLOCK_SECONDS, progress: bool = False) -> dict:
     """Denoise one file into another (format from the extension, the input's rate, mono),
     block by block. ``model``: a .tflite path, a StreamDenoiser or None (the bundled model

@@ -6,7 +6,7 @@ import numpy as np
 from .audio_io import check_signal, resample
 from .dsp import band_gain
 from .errors import AudioError
-from .stream import DEFAULT_MIN_GAIN_DB, DEFAULT_POSTFILTER, StreamDenoiser, default_model_path
+from .stream import FROM_MODEL, StreamDenoiser, default_model_path
 
 HIGH_BAND_MODES = ("gain", "drop")
 #: The top quarter of the model's band (3-4 kHz for an 8 kHz model, 6-8 kHz for a 16 kHz
@@ -27,8 +27,8 @@ def stream_for(model, sample_rate: int, **options) -> StreamDenoiser:
 
 
 def denoise(audio, sample_rate: int, model=None, *, num_threads: int = 1,
-            min_gain_db: float | None = DEFAULT_MIN_GAIN_DB, high_band: str = "gain",
-            postfilter: str | None = DEFAULT_POSTFILTER) -> np.ndarray:
+            min_gain_db: float | str | None = FROM_MODEL, high_band: str = "gain",
+            postfilter: str | None = FROM_MODEL) -> np.ndarray:
     """Denoise a mono signal; same length and alignment as the input (latency removed).
 
     ``model``: a .tflite path, a StreamDenoiser (its own min_gain_db and postfilter apply),

@@ -15,11 +15,30 @@ import numpy as np
 from .errors import SpecError
 
 #: Bump when a field changes meaning; readers refuse specs newer than they know.
-SPEC_VERSION = 1
+#: 2: ``run_time`` (the settings the runtime applies by default) added.
+SPEC_VERSION = 2
 
 MODEL_KINDS = ("cr-ced", "crnn", "identity")
 OUTPUT_KINDS = ("mask", "magnitude")
 WINDOWS = ("hamming", "hann")
+POSTFILTER_KINDS = ("wiener", "none")
+
+#: What the runtime applies around a model unless the caller says otherwise, and what a
+#: spec without ``run_time`` (every file exported before version 2) gets:
+#: min_gain_db: the attenuation limit (None: no limit);
+#: postfilter: "wiener" multiplies the model's gain by a classical Wiener gain over
+#: minimum-statistics noise (runtime.dsp.WienerGain), "none" plays the model alone;
+#: postfilter_exponent: the power of that Wiener gain (0.5: its square root);
+#: postfilter_floor_db: the Wiener gain's floor; postfilter_window_s: the span of its
+#: minimum statistics; postfilter_sub_windows: the running minima that span is kept in.
+RUN_TIME_DEFAULTS = {
+    "min_gain_db": -20.0,
+    "postfilter": "wiener",
+    "postfilter_exponent": 0.5,
+    "postfilter_floor_db": -20.0,
+    "postfilter_window_s": 1.5,
+    "postfilter_sub_windows": 8,
+}
 
 
 @dataclass
@@ -35,6 +54,8 @@ class FeatureSpec:
         has inputs "<name>_in" and outputs "<name>_out" beside "frame" and "mask".
     info : facts about the model for reports (parameters, macs_per_frame, quant); no
         consumer depends on it for processing.
+    run_time : the run-time settings the model was trained and tuned with (keys of
+        RUN_TIME_DEFAULTS; missing keys take those defaults). Callers can override them.
     """
 
     sample_rate: int = 8000
@@ -50,12 +71,19 @@ class FeatureSpec:
     model_kind: str = "cr-ced"
     state_shapes: dict = field(default_factory=dict)
     info: dict = field(default_factory=dict)
+    run_time: dict = field(default_factory=dict)
     version: int = SPEC_VERSION
 
     def __post_init__(self):
         self.feature_mean = _as_float16_list(self.feature_mean, "feature_mean")
         self.feature_std = _as_float16_list(self.feature_std, "feature_std")
         self.validate()
+
+    def setting(self, name: str):
+        """A run-time setting: the spec's own, else RUN_TIME_DEFAULTS'."""
+        if name not in RUN_TIME_DEFAULTS:
+            raise SpecError(f"unknown run-time setting {name!r}")
+        return self.run_time.get(name, RUN_TIME_DEFAULTS[name])
 
     @property
     def n_bins(self) -> int:
@@ -89,6 +117,7 @@ class FeatureSpec:
             values = getattr(self, name)
             if values and len(values) != self.n_bins:
                 raise SpecError(f"{name} has {len(values)} values, expected {self.n_bins}")
+        _check_run_time(self.run_time)
 
     def to_json(self) -> str:
         """Compact JSON; per-bin statistics as "f16:" + base64 of little-endian float16."""
@@ -122,6 +151,33 @@ class FeatureSpec:
 
     def replace(self, **changes) -> "FeatureSpec":
         return dataclasses.replace(self, **changes)
+
+
+def _check_run_time(settings) -> None:
+    if not isinstance(settings, dict):
+        raise SpecError("run_time must be a JSON object")
+    unknown = sorted(set(settings) - set(RUN_TIME_DEFAULTS))
+    if unknown:
+        raise SpecError(f"run_time has unknown settings {unknown}")
+
+    def number(name, lo, hi, integer=False):
+        if name not in settings:
+            return
+        v = settings[name]
+        ok = isinstance(v, int) if integer else isinstance(v, (int, float))
+        if isinstance(v, bool) or not ok or not lo <= v <= hi:
+            raise SpecError(f"run_time.{name} must be {'an integer' if integer else 'a number'} "
+                            f"in [{lo}, {hi}], got {v!r}")
+
+    if settings.get("min_gain_db", -20.0) is not None:
+        number("min_gain_db", -100.0, 0.0)
+    if settings.get("postfilter", "wiener") not in POSTFILTER_KINDS:
+        raise SpecError(f"run_time.postfilter must be one of {POSTFILTER_KINDS}, "
+                        f"got {settings['postfilter']!r}")
+    number("postfilter_exponent", 0.0, 4.0)
+    number("postfilter_floor_db", -60.0, 0.0)
+    number("postfilter_window_s", 0.1, 10.0)
+    number("postfilter_sub_windows", 1, 64, integer=True)
 
 
 def _as_float16_list(values, name: str) -> list:

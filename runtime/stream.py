@@ -8,13 +8,18 @@ import numpy as np
 from .audio_io import check_signal
 from .dsp import FrameProcessor, postfilter_wiener
 from .errors import AudioError, ModelError
+from .spec import POSTFILTER_KINDS, RUN_TIME_DEFAULTS
 
 MODELS_DIR = Path(__file__).parent / "models"
-DEFAULT_MIN_GAIN_DB = -20.0
-#: "wiener": the model's mask is capped by a classical Wiener gain (runtime.dsp.WienerGain)
+#: For min_gain_db and postfilter: the setting the model's spec carries (spec.run_time,
+#: written by export.to_tflite; RUN_TIME_DEFAULTS for files exported before it existed).
+FROM_MODEL = "model"
+#: What a model without its own settings gets.
+DEFAULT_MIN_GAIN_DB = RUN_TIME_DEFAULTS["min_gain_db"]
+#: "wiener": the model's mask is multiplied by a classical Wiener gain (runtime.dsp.WienerGain)
 #: that tracks slowly varying noise; "none": the model alone.
-POSTFILTERS = ("wiener", "none")
-DEFAULT_POSTFILTER = "wiener"
+POSTFILTERS = POSTFILTER_KINDS
+DEFAULT_POSTFILTER = RUN_TIME_DEFAULTS["postfilter"]
 #: Bundled models by the rate they run at, each list in order of preference: the int8
 #: CRNN scored as well as its float version on held-out speakers and noises and on
 #: VoiceBank-DEMAND, and is the file that ships to devices (runtime/models/MODEL_CARD.md).
@@ -59,9 +64,12 @@ class StreamDenoiser:
     (n_fft - hop: 192 samples, 24 ms, for the default 8 kHz spec) and has length
     len(input) + latency_samples.
 
+    min_gain_db and postfilter default to the model's own settings (FROM_MODEL: its spec's
+    run_time, -20 dB and "wiener" for the bundled models and any file exported without
+    them); a number or None, and "wiener" or "none", override them.
     min_gain_db caps the attenuation: the default -20 dB keeps the models from carving
     into speech they are unsure of (on held-out noises it raised PESQ by ~0.15 and STOI by
-    ~0.02 for the CRNN, see runtime/models/MODEL_CARD.md); None removes the cap.
+    ~0.02 for the CRNN, see runtime/models/MODEL_CARD.md); None removes the limit.
     postfilter="wiener" (the default) multiplies the model's gain, bin by bin, by the
     square root of the gain of a classical Wiener filter over minimum-statistics noise:
     the models leave slowly varying noise (hoods, fans, hum) in that a minimum tracker
@@ -73,14 +81,19 @@ class StreamDenoiser:
     not resampled (runtime.denoise and runtime.denoise_file resample whole files).
     """
 
-    def __init__(self, model_path=None, num_threads: int = 1, *, min_gain_db: float | None = DEFAULT_MIN_GAIN_DB,
-                 postfilter: str | None = DEFAULT_POSTFILTER, sample_rate: int | None = None):
+    def __init__(self, model_path=None, num_threads: int = 1, *, min_gain_db: float | str | None = FROM_MODEL,
+                 postfilter: str | None = FROM_MODEL, sample_rate: int | None = None):
         self.model = load_model(model_path, num_threads, sample_rate)
         self.spec = self.model.spec
         if sample_rate is not None and int(sample_rate) != self.spec.sample_rate:
             raise AudioError(f"audio is {sample_rate} Hz but the model expects "
                              f"{self.spec.sample_rate} Hz; resample first (runtime.denoise and "
                              f"runtime.denoise_file do)")
+        if min_gain_db == FROM_MODEL:
+            min_gain_db = self.spec.setting("min_gain_db")
+        if postfilter == FROM_MODEL:
+            postfilter = self.spec.setting("postfilter")
+        self.min_gain_db = min_gain_db
         min_gain = 0.0 if min_gain_db is None else 10 ** (min_gain_db / 20)
         postfilter = postfilter or "none"
         if postfilter not in POSTFILTERS:

@@ -4,7 +4,7 @@
     python -m tests.make_test_models crnn16k    # only the ones named
 
 Trains a tiny CR-CED and a tiny CRNN (16 LSTM units) at 8 kHz, and a tiny CRNN on the
-wide16k grid, for two short epochs on a corpus made in numpy (the tests' own tiny corpus),
+wide16k grid (exported with non-default run-time settings), for two short epochs on a corpus made in numpy (the tests' own tiny corpus),
 and exports each as float32 and int8. The runtime,
 CLI, benchmark and device tests load these files, so they run without TensorFlow; the
 training/export tier (``pytest -m train``) builds fresh ones and checks the export path.
@@ -17,6 +17,10 @@ from pathlib import Path
 
 OUT = Path(__file__).resolve().parent / "data" / "models"
 CRNN_SIZE = ["--units", "16", "--proj", "16", "--channels", "4,4"]
+#: crnn16k carries run-time settings other than the defaults: the JVM golden test checks
+#: that the Java core reads them from the file, the Python tests that StreamDenoiser does
+NON_DEFAULT_RUN_TIME = {"min_gain_db": -25.0, "postfilter_exponent": 1.0, "postfilter_floor_db": -15.0,
+                        "postfilter_window_s": 1.0, "postfilter_sub_windows": 4}
 
 
 def make_corpus(root: Path) -> tuple[Path, Path]:
@@ -71,7 +75,8 @@ def main(argv=None) -> int:
             run = Path(tmp) / name
             assert train_main(train_args(kind, data, run, epochs=2, extra=extra)) == 0
             for quant in ("float32", "int8"):
-                export(run, quant, OUT / f"{name}_{quant}.tflite")
+                export(run, quant, OUT / f"{name}_{quant}.tflite",
+                       run_time=NON_DEFAULT_RUN_TIME if name == "crnn16k" else None)
     for p in sorted(OUT.glob("*.tflite")):
         print(f"{p.relative_to(OUT.parents[1])}: {p.stat().st_size / 1024:.1f} KB")
     return 0

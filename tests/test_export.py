@@ -67,6 +67,26 @@ def test_spec_travels_in_the_file(exported, tiny_runs):
     assert spec.info["quant"] == "int8" and spec.info["parameters"] > 0
     run_spec = json.loads((tiny_runs["crnn"] / "spec.json").read_text())
     assert spec.n_fft == run_spec["n_fft"] and spec.feature_mean
+    # every run-time setting is written, the defaults unless asked otherwise
+    from runtime.spec import RUN_TIME_DEFAULTS
+
+    assert spec.run_time == RUN_TIME_DEFAULTS and spec.version == SPEC_VERSION
+
+
+def test_cli_writes_the_run_time_settings_the_runtime_then_applies(tiny_runs, tmp_path, capsys):
+    from runtime import StreamDenoiser
+
+    out = tmp_path / "m.tflite"
+    assert main([str(tiny_runs["crnn"]), "--quant", "float32", "--out", str(out), "--postfilter", "none",
+                 "--min-gain-db", "none", "--postfilter-floor-db", "-12"]) == 0
+    assert "postfilter none" in capsys.readouterr().out
+    spec = read_spec(out)
+    assert (spec.setting("postfilter"), spec.setting("min_gain_db"), spec.setting("postfilter_floor_db")) == \
+        ("none", None, -12.0)
+    sd = StreamDenoiser(out)
+    assert sd.postfilter == "none" and sd.min_gain_db is None and sd.dsp.min_gain == 0.0
+    assert main([str(tiny_runs["crnn"]), "--out", str(tmp_path / "bad.tflite"),
+                 "--postfilter-sub-windows", "0"]) == 1
 
 
 def test_model_without_spec_is_refused(exported, tmp_path):

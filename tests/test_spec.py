@@ -36,3 +36,29 @@ def test_newer_spec_version_is_refused():
 def test_malformed_specs_are_refused(bad):
     with pytest.raises(SpecError):
         FeatureSpec.from_json(bad)
+
+
+def test_run_time_settings_round_trip_default_and_are_checked():
+    from runtime.spec import RUN_TIME_DEFAULTS
+
+    spec = preset("wide16k", run_time={"postfilter": "none", "min_gain_db": None})
+    again = FeatureSpec.from_json(spec.to_json())
+    assert again.run_time == {"postfilter": "none", "min_gain_db": None}
+    assert again.setting("postfilter") == "none" and again.setting("min_gain_db") is None
+    assert again.setting("postfilter_floor_db") == RUN_TIME_DEFAULTS["postfilter_floor_db"]
+    # a version-1 spec (every file exported before run_time) loads with the defaults
+    old = json.loads(preset("paper8k").to_json())
+    old.pop("run_time")
+    old["version"] = 1
+    loaded = FeatureSpec.from_json(json.dumps(old))
+    assert {k: loaded.setting(k) for k in RUN_TIME_DEFAULTS} == RUN_TIME_DEFAULTS
+    with pytest.raises(SpecError, match="unknown run-time setting"):
+        loaded.setting("loudness")
+
+
+@pytest.mark.parametrize("bad", [{"postfilter": "spectral"}, {"min_gain_db": 3}, {"surprise": 1},
+                                 {"postfilter_sub_windows": 2.5}, {"postfilter_exponent": "half"},
+                                 {"postfilter_window_s": 0}])
+def test_bad_run_time_settings_are_refused(bad):
+    with pytest.raises(SpecError, match="run_time"):
+        preset("paper8k", run_time=bad)

@@ -1,4 +1,5 @@
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -163,3 +164,27 @@ def test_postfilter_is_on_by_default_removes_steady_noise_and_can_be_turned_off(
     assert np.max(np.abs(alone - noise)) < 1e-5
     with pytest.raises(ModelError, match="postfilter"):
         StreamDenoiser(IdentityModel(preset("paper8k")), postfilter="spectral")
+
+
+def test_stream_applies_the_run_time_settings_its_model_carries(stored_models, rng):
+    """The stored 16 kHz CRNN was exported with -25 dB, exponent 1, a -15 dB floor, a 1 s
+    window in 4 minima; a caller's arguments still override them."""
+    from runtime.dsp import WienerGain
+    from runtime.spec import RUN_TIME_DEFAULTS
+
+    path = Path(stored_models[("crnn", "int8")]).parent / "crnn16k_int8.tflite"
+    sd = StreamDenoiser(path)
+    assert sd.min_gain_db == -25.0 and sd.postfilter == "wiener"
+    assert sd.dsp.min_gain == pytest.approx(10 ** (-25 / 20))
+    expected = WienerGain(sd.spec, floor_db=-15.0, window_s=1.0, sub_windows=4,
+                          warmup_frames=sd.spec.n_fft // sd.spec.hop - 1, exponent=1.0)
+    assert sd.dsp.postfilter.settings == expected.settings
+    x = rng.standard_normal(16000) * 0.1
+    own = np.concatenate([sd.process(x), sd.flush()])
+    override = StreamDenoiser(path, min_gain_db=RUN_TIME_DEFAULTS["min_gain_db"])
+    assert override.min_gain_db == -20.0
+    assert not np.allclose(own, np.concatenate([override.process(x), override.flush()]))
+    assert StreamDenoiser(path, postfilter="none").dsp.postfilter is None
+    # a file exported before the settings existed gets today's defaults
+    old = StreamDenoiser(stored_models[("crnn", "int8")])
+    assert (old.min_gain_db, old.postfilter) == (-20.0, "wiener")

@@ -252,16 +252,16 @@ def test_postfilter_loss_scores_the_mask_the_runtime_applies(tiny_runs, tiny_mix
     with tf.GradientTape() as tape:
         value = loss(y_true, mask)
     grad = tape.gradient(value, mask).numpy()
-    capped = mask.numpy() * gain
-    assert float(value) == pytest.approx(float(spectral_loss(y_true[:, :258], capped)), rel=1e-5)
-    applied = tf.Variable(capped)
+    filtered = mask.numpy() * gain
+    assert float(value) == pytest.approx(float(spectral_loss(y_true[:, :258], filtered)), rel=1e-5)
+    applied = tf.Variable(filtered)
     with tf.GradientTape() as tape:
         plain = spectral_loss(y_true[:, :258], applied)
     # chain rule through the product: the factor scales the gradient bin by bin
     np.testing.assert_allclose(grad, tape.gradient(plain, applied).numpy() * gain, rtol=1e-4, atol=1e-9)
     # the distortion price is taken on the post-filtered mask too
     both = spectral_loss_weighted(1.0, 0.0, postfilter=True)
-    extra = np.mean(((capped * clean + 1e-6) ** 0.3 - (clean + 1e-6) ** 0.3) ** 2)
+    extra = np.mean(((filtered * clean + 1e-6) ** 0.3 - (clean + 1e-6) ** 0.3) ** 2)
     assert float(both(y_true, mask)) - float(value) == pytest.approx(extra, rel=1e-4)
 
     rows = pipeline.read_manifest(tiny_mix, "train")[:1]

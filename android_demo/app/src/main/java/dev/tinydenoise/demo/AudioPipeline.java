@@ -70,7 +70,7 @@ final class AudioPipeline implements Runnable {
                 float[] play = denoise ? out : Arrays.copyOf(in, n);
                 track.write(play, 0, play.length, AudioTrack.WRITE_BLOCKING);
                 if (wav != null) WavWriter.append(wav, play);
-                if (statCount % 125 == 0) report(frameNanos, Math.min(statCount, frameNanos.length), hop, rate);
+                if (statCount % Math.max(1, rate / hop) == 0) report(frameNanos, Math.min(statCount, frameNanos.length), hop, rate);
             }
         } catch (IOException | RuntimeException e) {
             listener.onError(e.getMessage());

@@ -24,10 +24,6 @@ import java.util.Locale;
 /** Live microphone denoising: model chooser, A/B switch, start/stop, latency and RTF on screen. */
 public class MainActivity extends Activity {
     private static final int REQUEST_MIC = 1;
-    /** -20 dB attenuation limit, the Python runtime's default (runtime.stream.DEFAULT_MIN_GAIN_DB). */
-    private static final float MIN_GAIN = 0.1f;
-    /** Cap the model's gain with the Wiener post-filter, as python -m runtime.denoise does by default. */
-    private static final boolean POSTFILTER = true;
     private AudioPipeline pipeline;
     private LiteRtFrameModel model;
     private Thread audioThread;
@@ -94,7 +90,8 @@ public class MainActivity extends Activity {
             MappedByteBuffer buffer = mapAsset(selected.toString());
             FeatureSpec spec = TfliteMetadata.readSpec(buffer);
             model = new LiteRtFrameModel(buffer, spec, 1);
-            StreamCore core = new StreamCore(spec, model, MIN_GAIN, POSTFILTER);
+            // the attenuation limit and post-filter the model's spec carries, as python -m runtime.denoise applies them
+            StreamCore core = new StreamCore(spec, model);
             File wav = saveWav.isChecked() ? new File(getExternalFilesDir(null), "denoised.wav") : null;
             pipeline = new AudioPipeline(core, new AudioPipeline.Listener() {
                 @Override

@@ -12,7 +12,7 @@ import java.util.Map;
  * (metadata "denoise_spec"). Mirrors runtime/spec.py; nothing here hard-codes 129, 8 or 64.
  */
 public final class FeatureSpec {
-    public static final int SUPPORTED_VERSION = 1;
+    public static final int SUPPORTED_VERSION = 2;
 
     public final int sampleRate;
     public final int nFft;
@@ -27,6 +27,15 @@ public final class FeatureSpec {
     /** state name -> shape, in the spec's order; the model has "NAME_in" and "NAME_out". */
     public final Map<String, int[]> stateShapes;
     public final int version;
+    /**
+     * Run-time settings the model was trained and tuned with (spec "run_time", version 2;
+     * runtime/spec.py's RUN_TIME_DEFAULTS when absent): attenuation limit in dB (NaN: none),
+     * the post-filter on or off, and the Wiener gain's exponent, floor, window and sub-windows.
+     */
+    public final double minGainDb;
+    public final boolean postfilter;
+    public final double postfilterExponent, postfilterFloorDb, postfilterWindowS;
+    public final int postfilterSubWindows;
 
     private FeatureSpec(Map<String, Object> m) {
         version = asInt(m.getOrDefault("version", 1));
@@ -55,6 +64,19 @@ public final class FeatureSpec {
                 stateShapes.put((String) e.getKey(), shape);
             }
         }
+        Object rt = m.get("run_time");
+        Map<?, ?> run = rt instanceof Map ? (Map<?, ?>) rt : java.util.Collections.emptyMap();
+        Object limit = run.containsKey("min_gain_db") ? run.get("min_gain_db") : -20.0;
+        minGainDb = limit == null ? Double.NaN : ((Number) limit).doubleValue();
+        Object kind = run.containsKey("postfilter") ? run.get("postfilter") : "wiener";
+        if (!"wiener".equals(kind) && !"none".equals(kind)) {
+            throw new IllegalArgumentException("unknown post-filter " + kind);
+        }
+        postfilter = "wiener".equals(kind);
+        postfilterExponent = number(run, "postfilter_exponent", 0.5);
+        postfilterFloorDb = number(run, "postfilter_floor_db", -20.0);
+        postfilterWindowS = number(run, "postfilter_window_s", 1.5);
+        postfilterSubWindows = (int) number(run, "postfilter_sub_windows", 8);
         if (nFft % hop != 0) throw new IllegalArgumentException("hop must divide n_fft");
         if ((nFft & (nFft - 1)) != 0) throw new IllegalArgumentException("n_fft must be a power of two");
         if (!window.equals("hamming") && !window.equals("hann")) {
@@ -85,6 +107,14 @@ public final class FeatureSpec {
     }
 
     private static int asInt(Object o) { return ((Number) o).intValue(); }
+
+    private static double number(Map<?, ?> m, String key, double fallback) {
+        Object v = m.get(key);
+        return v == null ? fallback : ((Number) v).doubleValue();
+    }
+
+    /** The attenuation limit as a linear gain floor (0: no limit). */
+    public float minGain() { return Double.isNaN(minGainDb) ? 0f : (float) Math.pow(10, minGainDb / 20); }
 
     /** Statistics are a JSON list or "f16:" + base64 of little-endian float16 values. */
     private static float[] stats(Object value, int bins, float fill) {

@@ -18,6 +18,9 @@ public final class StreamCore {
     private long samplesIn, samplesOut;
     private long lastFrameNanos;
 
+    /** With the run-time settings the model's spec carries (attenuation limit, post-filter). */
+    public StreamCore(FeatureSpec spec, FrameModel model) { this(spec, model, spec.minGain(), spec.postfilter); }
+
     /** The model alone, its gain limited to minGain from below. */
     public StreamCore(FeatureSpec spec, FrameModel model, float minGain) { this(spec, model, minGain, false); }
 

@@ -1,18 +1,17 @@
 package dev.tinydenoise.dsp;
 
 /**
- * The runtime's post-filter gain, a port of runtime/dsp.py's WienerGain with the settings
- * of postfilter_wiener(): decision-directed Wiener gain over a minimum-statistics noise
- * estimate (eight sub-window minima of the smoothed periodogram over 1.5 s, bias 1.5),
- * floored at -20 dB; the first n_fft/hop - 1 frames (the stream's leading zeros) pass
- * with gain 1. update() returns the square root of that gain, the factor that multiplies
- * the model's mask bin by bin. No allocation per frame.
+ * The runtime's post-filter gain, a port of runtime/dsp.py's WienerGain as postfilter_wiener()
+ * sets it up from the spec: decision-directed Wiener gain over a minimum-statistics noise
+ * estimate (by default eight sub-window minima of the smoothed periodogram over 1.5 s, bias
+ * 1.5), floored (-20 dB by default); the first n_fft/hop - 1 frames (the stream's leading
+ * zeros) pass with gain 1. update() returns that gain to the spec's power (the square root
+ * by default), the factor that multiplies the model's mask bin by bin. No allocation per frame.
  */
 public final class WienerGain {
-    private static final double ALPHA_DD = 0.98, SMOOTH = 0.8, WINDOW_S = 1.5, BIAS = 1.5;
-    private static final double FLOOR = Math.pow(10, -20.0 / 20);
-    private static final int SUB_WINDOWS = 8;
+    private static final double ALPHA_DD = 0.98, SMOOTH = 0.8, BIAS = 1.5;
 
+    private final double floor, exponent;
     private final int bins, framesPerSlot, warmupFrames;
     private final double[][] slots;
     private final double[] smoothed, prevClean;
@@ -21,8 +20,10 @@ public final class WienerGain {
 
     public WienerGain(FeatureSpec spec) {
         bins = spec.nBins();
-        int span = Math.max(1, (int) (WINDOW_S * spec.sampleRate / spec.hop));
-        int count = Math.max(1, Math.min(SUB_WINDOWS, span));
+        floor = Math.pow(10, spec.postfilterFloorDb / 20);
+        exponent = spec.postfilterExponent;
+        int span = Math.max(1, (int) (spec.postfilterWindowS * spec.sampleRate / spec.hop));
+        int count = Math.max(1, Math.min(spec.postfilterSubWindows, span));
         framesPerSlot = (span + count - 1) / count;
         warmupFrames = spec.nFft / spec.hop - 1;
         slots = new double[count][bins];
@@ -39,7 +40,7 @@ public final class WienerGain {
         warmup = warmupFrames;
     }
 
-    /** The post-filter factor (square root of the Wiener gain) for this frame's noisy magnitude (bins); a reused array. */
+    /** The post-filter factor (the Wiener gain to the spec's power) for this frame's noisy magnitude (bins); a reused array. */
     public float[] update(float[] magnitude) {
         if (warmup > 0) {
             warmup--;
@@ -58,8 +59,8 @@ public final class WienerGain {
             noise = Math.max(noise * BIAS, 1e-12);
             double post = Math.max(p / noise - 1.0, 0.0);
             double prior = ALPHA_DD * prevClean[b] / noise + (1 - ALPHA_DD) * post;
-            double g = Math.max(prior / (prior + 1.0), FLOOR);
-            gain[b] = (float) Math.sqrt(g);
+            double g = Math.max(prior / (prior + 1.0), floor);
+            gain[b] = (float) (exponent == 0.5 ? Math.sqrt(g) : exponent == 1.0 ? g : Math.pow(g, exponent));
             prevClean[b] = g * g * p;
         }
         t++;

@@ -71,6 +71,7 @@ public class GoldenVectorTest {
         List<Path> cases = cases();
         assertTrue("no golden vectors in " + goldenRoot() + " (run make_golden_vectors.py)", cases.size() >= 2);
         List<String> kinds = new ArrayList<>();
+        int nonDefault = 0;
         for (Path dir : cases) {
             FeatureSpec spec = TfliteMetadata.readSpec(ByteBuffer.wrap(Files.readAllBytes(dir.resolve("model.tflite"))));
             kinds.add(spec.modelKind);
@@ -84,10 +85,15 @@ public class GoldenVectorTest {
             assertTrue("meta.json lacks min_gain", mg.find());
             float minGain = Float.parseFloat(mg.group(1));
             assertTrue("meta.json lacks postfilter", meta.contains("\"postfilter\""));
+            boolean postfilter = meta.matches("(?s).*\"postfilter\":\\s*\"wiener\".*");
+            // Python ran each model with the settings its spec carries; the Java core must
+            // read the same ones from the file
+            assertEquals(dir + ": attenuation limit from the spec", minGain, spec.minGain(), 1e-7f);
+            assertEquals(dir + ": post-filter from the spec", postfilter, spec.postfilter);
+            if (meta.contains("\"non_default\": true")) nonDefault++;
             for (int chunk : CHUNKS) {
                 ReplayModel model = new ReplayModel(inputs, outputs, inputSize, spec.nBins());
-                boolean postfilter = meta.matches("(?s).*\"postfilter\":\\s*\"wiener\".*");
-                StreamCore core = new StreamCore(spec, model, minGain, postfilter);
+                StreamCore core = new StreamCore(spec, model);
                 float[] got = new float[expected.length];
                 int filled = 0;
                 for (int i = 0; i < audio.length; i += chunk) {
@@ -105,5 +111,6 @@ public class GoldenVectorTest {
             }
         }
         assertTrue("need a CR-CED and a CRNN golden", kinds.contains("cr-ced") && kinds.contains("crnn"));
+        assertTrue("need a golden of a model with non-default run-time settings", nonDefault > 0);
     }
 }
