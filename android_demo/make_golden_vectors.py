@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="Write golden vectors for the Java DSP core tests.")
     p.add_argument("models", nargs="*", help="models (default: the bundled ones and a small stored "
                                              "model with non-default run-time settings)")
-    p.add_argument("--out", required=True, help="output folder (one subfolder per model)")
+    p.add_argument("-o", "--out", required=True, help="output folder (one subfolder per model)")
     args = p.parse_args(argv)
     models = [Path(m) for m in args.models] or [*sorted(MODELS_DIR.glob("*.tflite")), NON_DEFAULT_SETTINGS_MODEL]
     if not models:

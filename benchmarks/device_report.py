@@ -46,14 +46,19 @@ def model_row(model: Path, log_text: str, device: dict, threads: int, delegate: 
             "real_time_factor": timing["avg_us"] * 1e-6 / frame_s}
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks.device_report",
                                 description="Turn benchmark_model logs into per-frame latency rows (CSV + JSON).")
     p.add_argument("--device-json", required=True, help="device facts (model, abi, soc, android)")
     p.add_argument("--threads", type=int, required=True)
     p.add_argument("--delegate", default="cpu")
-    p.add_argument("--out", required=True, help="output path without extension")
+    p.add_argument("-o", "--out", required=True, help="output path without extension")
     p.add_argument("pairs", nargs="+", metavar="MODEL=LOG", help="model file and its benchmark log")
+    return p
+
+
+def main(argv=None) -> int:
+    p = build_parser()
     args = p.parse_args(argv)
     device = json.loads(Path(args.device_json).read_text())
     rows, failed = [], []

@@ -18,7 +18,6 @@ measured in the same run (the quality-versus-cost plot).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import time
@@ -27,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime.audio_io import find_audio_files, read_audio, resample
+from training import manifest
 from runtime.errors import DenoiseError
 from runtime.metrics import all_metrics, snr_band_label
 from runtime.model_file import read_spec
@@ -45,11 +45,10 @@ PEER_INPUTS = ("file", "scored")
 def load_pairs(data_dir) -> list[dict]:
     """[{name, noisy, clean, snr_db?}] from a manifest dir or clean/ + noisy/ folders."""
     data_dir = Path(data_dir)
-    if (data_dir / "manifest.csv").is_file():
-        with open(data_dir / "manifest.csv", newline="") as f:
-            rows = list(csv.DictReader(f))
+    if manifest.has_manifest(data_dir):
+        rows = manifest.read(data_dir)
         split = [r for r in rows if r.get("split") == "dev"] or rows
-        return [{"name": r["id"], "noisy": data_dir / r["noisy"], "clean": data_dir / r["clean"],
+        return [{"name": r["id"], "noisy": Path(r["noisy"]), "clean": Path(r["clean"]),
                  "snr_db": float(r["snr_db"])} for r in split]
     if (data_dir / "clean").is_dir() and (data_dir / "noisy").is_dir():
         pairs = []

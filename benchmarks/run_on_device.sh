@@ -9,7 +9,7 @@ set -euo pipefail
 usage() {
   cat <<'USAGE'
 usage: run_on_device.sh [-s SERIAL] [--threads N] [--use-xnnpack|--use-gpu|--use-nnapi]
-                        [--benchmark-binary PATH] [--runs N] [--warmup N] [--out DIR] MODEL ...
+                        [--benchmark-binary PATH] [--runs N] [--warmup N] [-o|--out DIR] MODEL ...
        run_on_device.sh --ssh USER@HOST [--remote-repo DIR] [--threads N] MODEL ...
 
 Android (adb): pushes benchmark_model (the TFLite benchmark tool built for the device's ABI,
@@ -39,7 +39,7 @@ while [ $# -gt 0 ]; do
     --benchmark-binary) binary="${2:?--benchmark-binary needs a path}"; shift 2 ;;
     --runs) runs="$2"; shift 2 ;;
     --warmup) warmup="$2"; shift 2 ;;
-    --out) out_dir="$2"; shift 2 ;;
+    -o|--out) out_dir="${2:?--out needs a folder}"; shift 2 ;;
     --ssh) ssh_target="${2:?--ssh needs USER@HOST}"; shift 2 ;;
     --remote-repo) remote_repo="$2"; shift 2 ;;
     -*) die "unknown option $1 (see --help)" ;;

@@ -242,7 +242,7 @@ def build_parser():
                                             "and check the result against the Keras model.")
     p.add_argument("run_dir", help="RUN_DIR written by python -m training.train")
     p.add_argument("--quant", choices=QUANT_MODES, default="int8", help="default int8")
-    p.add_argument("--out", default=None, help="output file (default RUN_DIR/<model>_<quant>.tflite)")
+    p.add_argument("-o", "--out", default=None, help="output file (default RUN_DIR/<model>_<quant>.tflite)")
     p.add_argument("--calibration", default=None,
                    help="manifest directory with real audio for calibration/checks "
                         "(default: the run's training data)")

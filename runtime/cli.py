@@ -56,12 +56,13 @@ def plan(inputs: list[str], output: str) -> list[tuple[Path, Path]]:
     return [(p, o if o is not None else out / p.name) for p, o in pairs]
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m runtime.denoise",
                                 description="Denoise speech files. Output keeps each input's format and "
                                             "sample rate (other rates are resampled for the model and back).")
     p.add_argument("inputs", nargs="+", metavar="IN", help="audio files or folders")
-    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output file, or folder for many")
+    p.add_argument("-o", "--out", "--output", dest="output", required=True, metavar="OUT",
+                   help="output file, or folder for many")
     p.add_argument("--model", default=None,
                    help=".tflite model (default: the bundled model for each file's rate: the 16 kHz "
                         "model for 16 kHz and above, the 8 kHz model below)")
@@ -81,6 +82,11 @@ def main(argv=None) -> int:
     p.add_argument("--verbose", action="store_true", help="name the model, its rate and spec, and the interpreter")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bar (one is shown for files over a minute and for many files)")
+    return p
+
+
+def main(argv=None) -> int:
+    p = build_parser()
     args = p.parse_args(argv)
     warnings.simplefilter("always")
     warnings.showwarning = lambda msg, *a, **k: print(f"warning: {msg}", file=sys.stderr)

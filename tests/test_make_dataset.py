@@ -195,3 +195,21 @@ def test_speech_recorded_below_the_output_rate_is_skipped_unless_asked(tiny_corp
     kept = make_dataset([speech], [tiny_corpus / "noise"], tmp_path / "up", 8, cfg, progress=False)
     assert not kept["low_rate_files"]
     assert any("dave" in r["speech_source"] for r in _rows(tmp_path / "up"))
+
+
+def test_every_command_names_its_output_with_o_or_out():
+    """-o/--out is the output flag of every command (runtime.denoise keeps --output too);
+    the TensorFlow-free ones here, the training ones in test_train."""
+    from benchmarks import device_report
+    from runtime import cli
+    from training import make_dataset as md
+
+    def parsers():
+        yield md.build_parser(), ["--clean", "c"]
+        yield cli.build_parser(), ["IN"]
+        yield device_report.build_parser(), ["--device-json", "d.json", "--threads", "1", "m=log"]
+
+    for parser, rest in parsers():
+        for flag in ("-o", "--out"):
+            args = parser.parse_args([*rest, flag, "target"])
+            assert "target" in vars(args).values(), parser.prog

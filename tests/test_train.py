@@ -327,3 +327,14 @@ def test_band_extension_starts_the_wide_model_as_the_narrow_one(kind, tiny_runs,
     assert main(train_args(kind, mix16, tmp_path / "bad", extra=["--from", str(base), "--preset", "seed16k"])) == 1
     assert main(train_args(kind, mix16, tmp_path / "bad2",
                            extra=["--from", str(base), "--preset", "wide16k", "--qat"])) == 1
+
+
+def test_training_commands_name_their_output_with_o_or_out():
+    from export import to_tflite
+    from training import train, tune
+
+    for parser, rest in ((train.build_parser(), ["--data", "d"]),
+                         (tune.build_parser(), ["--data", "d", "--model", "crnn"]),
+                         (to_tflite.build_parser(), ["run"])):
+        for flag in ("-o", "--out"):
+            assert parser.parse_args([*rest, flag, "target"]).out == "target", parser.prog

@@ -146,7 +146,7 @@ def main(argv=None) -> int:
                                 description="Rebuild a training run directory from a float32 CRNN "
                                             ".tflite, so training.train --from can fine-tune it.")
     p.add_argument("model", help="float32 CRNN .tflite exported by export.to_tflite")
-    p.add_argument("--out", "-o", required=True, help="run folder to create")
+    p.add_argument("-o", "--out", required=True, help="run folder to create")
     p.add_argument("--calibrate", default=None, metavar="DIR",
                    help="manifest dir whose noisy files set the batch-normalisation statistics "
                         "(default: the toolkit's example signal)")

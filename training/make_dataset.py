@@ -8,7 +8,6 @@ a seed and an interrupted run resumes where it stopped.
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import re
 import sys
@@ -21,12 +20,10 @@ import numpy as np
 from runtime.audio_io import find_audio_files, read_audio, resample, write_audio
 from runtime.errors import AudioError, DenoiseError
 
-from . import noise_gen, recording_effects
+from . import manifest, noise_gen, recording_effects
 from .mixing import fit_length, mic_colouring, mix_at_snr, power, snr_db, trim_silence
 
-MANIFEST_FIELDS = ["id", "split", "noisy", "clean", "snr_db", "speech_source", "noise_source"]
-#: written only when a recording effect is on, so older sets keep their manifest bytes
-EFFECTS_FIELD = "effects"
+MANIFEST_FIELDS, EFFECTS_FIELD = manifest.FIELDS, manifest.EFFECTS_FIELD
 
 
 @dataclass
@@ -306,10 +303,9 @@ def make_dataset(clean_dirs, noise_dirs, out_dir, count: int, cfg: MixConfig,
     done = {}
     for previous in (final, partial):  # a finished run, then an interrupted one
         if previous.exists():
-            with open(previous, newline="") as f:
-                for row in csv.DictReader(f):
-                    if (out / row["noisy"]).exists() and (out / row["clean"]).exists():
-                        done[row["id"]] = row
+            for row in manifest.read_rows(previous)[0]:
+                if (out / row["noisy"]).exists() and (out / row["clean"]).exists():
+                    done[row["id"]] = row
     rooms = (recording_effects.RoomBank(cfg.sample_rate, cfg.rooms, cfg.seed, cache_dir=out)
              if cfg.reverb else None)
     n_dev = int(round(count * cfg.dev_fraction))
@@ -317,11 +313,9 @@ def make_dataset(clean_dirs, noise_dirs, out_dir, count: int, cfg: MixConfig,
     todo = [i for i in mine if f"{i:06d}" not in done]
     bar = _progress(len(todo), progress, "mixing")
     context = dict(splits=splits, cfg=cfg, out=out, count=count, n_dev=n_dev, rooms=rooms)
-    with open(partial, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
+    with manifest.Appender(partial, fields) as writer:
         for key in sorted(done):
-            writer.writerow({k: done[key].get(k, "") for k in fields})
+            writer.write(done[key])
         if jobs > 1 and len(todo) > 1:
             import multiprocessing
 
@@ -336,15 +330,14 @@ def make_dataset(clean_dirs, noise_dirs, out_dir, count: int, cfg: MixConfig,
             for row, unreadable, below in rows:
                 bad |= unreadable
                 low_rate |= below
-                writer.writerow(row)
-                f.flush()
+                writer.write(row)
                 done[row["id"]] = row
                 bar.update(1)
         finally:
             if pool is not None:
                 pool.terminate()
     bar.close()
-    _write_manifest(final, [done[k] for k in sorted(done)], fields)
+    manifest.write_rows(final, [done[k] for k in sorted(done)], fields)
     partial.unlink()
     return {"written": len(todo), "resumed": len(mine) - len(todo), "unreadable_files": sorted(bad),
             "low_rate_files": sorted(low_rate)}
@@ -381,14 +374,6 @@ def _write_example(i: int) -> tuple[dict, set]:
     return row, {str(p) for p in (w["speech_cache"].bad - low) | w["noise_cache"].bad}, {str(p) for p in low}
 
 
-def _write_manifest(path: Path, rows: list[dict], fields: list[str]) -> None:
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: row.get(k, "") for k in fields})
-
-
 def merge_shards(out_dir) -> int:
     """Join the manifests of --shard K/N runs into manifest.csv; every shard must be
     finished. Returns the number of pairs."""
@@ -407,12 +392,11 @@ def merge_shards(out_dir) -> int:
         raise DenoiseError(f"{out}: shards {', '.join(map(str, missing))} of {n} are not finished")
     rows, fields = {}, None
     for p in shards:
-        with open(p, newline="") as f:
-            reader = csv.DictReader(f)
-            fields = fields or reader.fieldnames
-            for row in reader:
-                rows[row["id"]] = row
-    _write_manifest(out / "manifest.csv", [rows[k] for k in sorted(rows)], fields)
+        shard_rows, shard_fields = manifest.read_rows(p)
+        fields = fields or shard_fields
+        for row in shard_rows:
+            rows[row["id"]] = row
+    manifest.write_rows(out / manifest.NAME, [rows[k] for k in sorted(rows)], fields)
     return len(rows)
 
 
@@ -442,7 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clean", nargs="+", default=None, metavar="DIR", help="folders of clean speech (required)")
     p.add_argument("--noise", nargs="*", default=[], metavar="DIR",
                    help="folders of noise recordings (none: all noise is generated)")
-    p.add_argument("--out", required=True, help="output folder (re-running resumes)")
+    p.add_argument("-o", "--out", required=True, help="output folder (re-running resumes)")
     p.add_argument("--sample-rate", type=int, default=8000, help="output rate in Hz (default 8000)")
     p.add_argument("--snr-min", type=float, default=0.0, help="lowest SNR in dB (default 0)")
     p.add_argument("--snr-max", type=float, default=40.0, help="highest SNR in dB (default 40)")

@@ -6,13 +6,14 @@ fit in memory: tf.data streams one pair at a time through a shuffle buffer.
 """
 from __future__ import annotations
 
-import csv
 import hashlib
 from pathlib import Path
 
 import numpy as np
 
 from runtime import dsp
+
+from . import manifest
 from runtime.audio_io import read_audio
 from runtime.errors import DenoiseError
 from runtime.spec import FeatureSpec
@@ -20,18 +21,7 @@ from runtime.spec import FeatureSpec
 
 def read_manifest(data_dir, split: str | None = None) -> list[dict]:
     """Rows of DIR/manifest.csv (optionally one split) with absolute noisy/clean paths."""
-    data_dir = Path(data_dir)
-    path = data_dir / "manifest.csv"
-    if not path.is_file():
-        raise DenoiseError(f"{data_dir}: no manifest.csv (make one with python -m training.make_dataset)")
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    for row in rows:
-        row["noisy"] = str(data_dir / row["noisy"])
-        row["clean"] = str(data_dir / row["clean"])
-    if split is not None:
-        rows = [r for r in rows if r.get("split", "train") == split]
-    return rows
+    return manifest.read(data_dir, split)
 
 
 def pair_magnitudes(row: dict, spec: FeatureSpec) -> tuple[np.ndarray, np.ndarray]:

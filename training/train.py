@@ -268,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="JSON of training settings (TrainConfig fields, or a training.tune best.json); "
                         "flags given on the command line override it")
     p.add_argument("--data", required=True, help="folder with manifest.csv (training.make_dataset)")
-    p.add_argument("--out", required=True, help="run folder to create (RUN_DIR)")
+    p.add_argument("-o", "--out", required=True, help="run folder to create (RUN_DIR)")
     p.add_argument("--preset", default=None, choices=sorted(PRESETS),
                    help="feature preset (default paper8k; with --from, the run's own; a --from run on "
                         "a narrower grid of the same bin spacing, e.g. paper8k into wide16k, is "

@@ -244,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
                                             "median pruning; resumable and shareable through an RDB storage.")
     p.add_argument("--model", choices=KINDS, required=True)
     p.add_argument("--data", required=True, help="manifest dir (training.make_dataset) with a dev split")
-    p.add_argument("--out", required=True, metavar="TUNE_DIR",
+    p.add_argument("-o", "--out", required=True, metavar="TUNE_DIR",
                    help="study folder: study.db, trials/, trials.csv, best.json, plots")
     p.add_argument("--trials", type=int, default=20, help="trials in the study in all (default 20)")
     p.add_argument("--space", default=None, metavar="SPACE.json", help="search space replacing the default")
