@@ -87,9 +87,10 @@ def evaluate(models, data_dir, limit=None, plots=None, threads=1,
     pairs = load_pairs(data_dir)[:limit]
     specs = [read_spec(m) for m in models]
     rates = {s.sample_rate for s in specs}
-    if len(rates) != 1:
-        raise DenoiseError(f"models disagree on sample rate {sorted(rates)}; compare one rate at a time")
-    model_rate = rates.pop()
+    if len(rates) != 1 and not score_rate:
+        raise DenoiseError(f"models of different rates {sorted(rates)}: give --score-rate to score "
+                           f"them all at one rate, each run as runtime.denoise runs it")
+    model_rate = min(rates)  # the band above the lowest model's Nyquist is reported
     rate = score_rate or model_rate
     if rate not in SCORE_RATES:
         raise DenoiseError(f"PESQ scores at {' or '.join(map(str, SCORE_RATES))} Hz, not {rate}")

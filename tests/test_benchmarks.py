@@ -217,3 +217,23 @@ def test_operating_point_ranks_grids_by_their_oracle_mask_and_cost(tmp_path, cap
     assert cost[(512, 256)] < cost[(256, 64)]  # a quarter of the frames
     assert "| 512/256 | 16 | 62 | 257 |" in capsys.readouterr().out
     assert operating_point.main(["--data", str(tmp_path / "clean")]) == 1
+
+
+@needs_metrics
+def test_quality_scores_8_and_16_khz_models_together_at_one_rate(stored_models, tmp_path):
+    import soundfile as sf
+
+    for sub in ("clean", "noisy"):
+        (tmp_path / sub).mkdir()
+    noisy, clean = noisy_example(16000, 2.0, snr_db=5.0, seed=1)
+    sf.write(tmp_path / "clean" / "p.wav", clean, 16000, subtype="FLOAT")
+    sf.write(tmp_path / "noisy" / "p.wav", noisy, 16000, subtype="FLOAT")
+    narrow = stored_models[("crnn", "int8")]
+    wide = narrow.parent / "crnn16k_int8.tflite"
+    out = tmp_path / "q.json"
+    assert quality.main([str(wide), str(narrow), "--data", str(tmp_path)]) == 1  # which rate?
+    assert quality.main([str(wide), str(narrow), "--data", str(tmp_path), "--score-rate", "16000",
+                         "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["rate"] == 16000 and result["high_band"] == "gain"
+    assert {"crnn16k_int8.tflite", "crnn_int8.tflite"} <= set(result["summary"])
