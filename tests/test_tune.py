@@ -136,3 +136,20 @@ def test_wandb_offline_writes_a_run_with_the_metrics(tiny_mix, tmp_path, monkeyp
     for value in summary["history"]["val_loss"]:  # every epoch's validation loss
         assert json.dumps(value).encode() in raw
     assert b"best_val_loss" in raw and b"macs_per_frame" in raw and b"tiny-denoise-test" in raw
+
+
+@needs_optuna
+def test_enqueued_settings_run_first_and_are_marked(tiny_mix, tmp_path):
+    from training.tune import main
+
+    recipe = {"lr": 1e-3, "units": 16, "proj": 8, "channels": "4,4", "batch_size": 8}
+    (tmp_path / "recipe.json").write_text(json.dumps(recipe))
+    out = tmp_path / "tune"
+    args = ["--model", "crnn", "--data", str(tiny_mix), "--out", str(out), "--space", str(_space(tmp_path)),
+            *TRIAL, "--trials", "2"]
+    assert main([*args, "--enqueue", str(tmp_path / "recipe.json")]) == 0
+    rows = _rows(out)
+    assert rows[0]["enqueued"] == "yes" and not rows[1]["enqueued"]
+    assert float(rows[0]["lr"]) == 1e-3 and rows[0]["units"] == "16"
+    (tmp_path / "bad.json").write_text(json.dumps({**recipe, "units": 999}))
+    assert main([*args, "--out", str(tmp_path / "t2"), "--enqueue", str(tmp_path / "bad.json")]) == 1

@@ -69,6 +69,24 @@ def load_space(kind: str, path: str | None) -> dict:
     return space
 
 
+def load_enqueued(path, space: dict) -> dict:
+    """Settings for the study's first trial (e.g. the recipe in use today), one value per
+    parameter of the space, so trials.csv says whether the search beats them."""
+    try:
+        params = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise DenoiseError(f"{path}: cannot read a JSON object of parameters ({exc})") from None
+    if not isinstance(params, dict) or set(params) != set(space):
+        raise DenoiseError(f"{path}: give exactly the space's parameters: {', '.join(sorted(space))}")
+    for name, dist in space.items():
+        value = params[name]
+        ok = value in dist["choices"] if dist["type"] == "categorical" else \
+            isinstance(value, (int, float)) and dist["low"] <= value <= dist["high"]
+        if not ok:
+            raise DenoiseError(f"{path}: {name}={value!r} is outside the search space ({dist})")
+    return params
+
+
 def suggest(trial, space: dict) -> dict:
     params = {}
     for name, dist in space.items():
@@ -130,6 +148,8 @@ def run_study(args) -> "optuna.Study":  # noqa: F821
     if not existing:
         study.set_user_attr("model", args.model)
         study.set_user_attr("objective", args.objective)
+        if args.enqueue:
+            study.enqueue_trial(load_enqueued(args.enqueue, space), user_attrs={"enqueued": True})
     elif study.user_attrs.get("model") != args.model or study.user_attrs.get("objective") != args.objective:
         raise DenoiseError(f"the study in {storage} is for --model {study.user_attrs.get('model')} "
                            f"--objective {study.user_attrs.get('objective')}")
@@ -175,11 +195,11 @@ def write_results(study, out: Path, objective: str) -> dict:
     names = sorted({k for t in trials for k in t.params})
     with open(out / "trials.csv", "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["number", *names, objective, "state", "seconds"])
+        writer.writerow(["number", *names, objective, "state", "seconds", "enqueued"])
         for t in trials:
             writer.writerow([t.number, *[t.params.get(n, "") for n in names],
                              "" if t.value is None else f"{t.value:.6f}", t.state.name,
-                             t.user_attrs.get("seconds", "")])
+                             t.user_attrs.get("seconds", ""), "yes" if t.user_attrs.get("enqueued") else ""])
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:
         raise DenoiseError("no trial completed; see the messages above")
@@ -251,6 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--objective", choices=list(OBJECTIVES), default="val_loss",
                    help="per-epoch metric to optimise (val_pesq scores --pesq-files dev pairs)")
     p.add_argument("--resume", action="store_true", help="continue the study in TUNE_DIR (or --storage)")
+    p.add_argument("--enqueue", default=None, metavar="PARAMS.json",
+                   help="run these settings (one value per parameter of the space, e.g. your current "
+                        "recipe) as the first trial, so the table shows whether the search beats them")
     p.add_argument("--storage", default=None, metavar="URL",
                    help="Optuna RDB storage (default sqlite:///TUNE_DIR/study.db; postgresql://... "
                         "or mysql://... lets several machines run one study)")
