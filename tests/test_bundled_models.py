@@ -11,22 +11,31 @@ from runtime.audio_io import read_audio, resample
 from runtime.metrics import pesq_score, si_sdr
 from runtime.model_file import read_spec
 from runtime.offline import denoise
-from runtime.stream import DEFAULT_MODELS, MODELS_DIR, StreamDenoiser, default_model_path
+from runtime.stream import BUNDLED_MODELS, DEFAULT_MODELS, MODELS_DIR, StreamDenoiser, default_model_path
 
 from .conftest import SHARED_DATA, needs_metrics, needs_shared
 
 BUNDLED = sorted(p.name for p in MODELS_DIR.glob("*.tflite"))
 
 
+def _rate(name: str) -> int:
+    return 16000 if "16k" in name else 8000
+
+
 def test_every_preferred_default_is_bundled():
     assert set(DEFAULT_MODELS) <= set(BUNDLED)
     assert default_model_path().name == DEFAULT_MODELS[0]
+    assert set(BUNDLED) <= {n for names in BUNDLED_MODELS.values() for n in names}
+    wide = [n for n in BUNDLED_MODELS[16000] if n in BUNDLED]
+    if wide:  # the 16 kHz default serves 16 kHz and up
+        assert default_model_path(16000).name == default_model_path(48000).name == wide[0]
 
 
 @pytest.mark.parametrize("name", BUNDLED)
 def test_bundled_model_spec_matches_its_name(name):
     spec = read_spec(MODELS_DIR / name)
-    assert spec.sample_rate == 8000 and spec.n_bins == 129 and spec.feature_mean
+    assert spec.sample_rate == _rate(name) and spec.feature_mean
+    assert spec.n_bins == (257 if _rate(name) == 16000 else 129)
     kind = "cr-ced" if name.startswith("cr_ced") else "crnn"
     assert spec.model_kind == kind and spec.info["model"] == kind
     assert spec.info["quant"] == name.rsplit("_", 1)[1].removesuffix(".tflite")
@@ -58,16 +67,18 @@ VB = SHARED_DATA / "paired_16k" / "voicebank_demand"
 
 def _voicebank_gains(model_path, input_gain_db=0.0):
     """Mean (PESQ, SI-SDR) gains on six VoiceBank-DEMAND test pairs (real recordings, unseen
-    speakers and noises) at 8 kHz, the noisy input played input_gain_db louder/quieter."""
+    speakers and noises) at the model's rate (PESQ narrow-band at 8 kHz, wide-band at 16),
+    the noisy input played input_gain_db louder/quieter."""
     stream = StreamDenoiser(model_path)
+    rate = stream.sample_rate
     gain = 10 ** (input_gain_db / 20)
     gains_pesq, gains_sdr = [], []
     for noisy_path in sorted((VB / "noisy").glob("*"))[:6]:
         noisy, r1 = read_audio(noisy_path)
         clean, r2 = read_audio(VB / "clean" / noisy_path.name)
-        noisy, clean = resample(noisy, r1, 8000), resample(clean, r2, 8000)
-        out = denoise(noisy * gain, 8000, stream) / gain
-        gains_pesq.append(pesq_score(clean, out, 8000) - pesq_score(clean, noisy, 8000))
+        noisy, clean = resample(noisy, r1, rate), resample(clean, r2, rate)
+        out = denoise(noisy * gain, rate, stream) / gain
+        gains_pesq.append(pesq_score(clean, out, rate) - pesq_score(clean, noisy, rate))
         gains_sdr.append(si_sdr(clean, out) - si_sdr(clean, noisy))
     return np.mean(gains_pesq), np.mean(gains_sdr)
 
@@ -87,3 +98,16 @@ def test_default_model_still_helps_recordings_20_db_quieter():
     (the bundled CR-CED, trained at -35 to -15, does not: see MODEL_CARD.md)."""
     pesq_gain, sdr_gain = _voicebank_gains(default_model_path(), input_gain_db=-20)
     assert sdr_gain > 3.0 and pesq_gain > 0.08, (pesq_gain, sdr_gain)
+
+
+def test_the_command_line_names_the_bundled_model_it_picks_by_rate(tmp_path, capsys):
+    """python -m runtime.denoise x16k.wav --verbose names the 16 kHz model, x8k.wav the 8 kHz one."""
+    import soundfile as sf
+
+    wide = [n for n in BUNDLED_MODELS[16000] if n in BUNDLED]
+    for rate in (8000, 16000, 48000):
+        noisy, _ = example_audio.noisy_example(rate, 1.0)
+        sf.write(tmp_path / f"x{rate}.wav", noisy, rate)
+        assert denoise_main([str(tmp_path / f"x{rate}.wav"), "-o", str(tmp_path / f"y{rate}.wav"), "--verbose"]) == 0
+        expected = (wide[0] if wide and rate >= 16000 else DEFAULT_MODELS[0])
+        assert f"model: {expected} (bundled" in capsys.readouterr().err
