@@ -82,7 +82,7 @@ def test_quality_scores_the_peers_beside_ours_on_voicebank(tmp_path, capsys):
     data = SHARED_DATA / "paired_16k" / "voicebank_demand"
     out = tmp_path / "q.json"
     model = default_model_path()
-    assert quality.main([str(model), "--data", str(data), "--limit", "10", "--score-rate", "16000",
+    assert quality.main([str(model), "--data", str(data), "--limit", "6", "--score-rate", "16000",
                          "--peers", ",".join(available), "--json", str(out), "--plots", str(tmp_path / "p")]) == 0
     result = json.loads(out.read_text())
     labels = [peers.PEERS[n].label for n in available]
