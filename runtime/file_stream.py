@@ -126,17 +126,20 @@ class _BandGain:
 
 
 def file_rate(path) -> int:
-    """The sample rate a file's header states (for mp3, from decoding it)."""
+    """The sample rate a file's header states, without decoding the audio (mp3 through
+    librosa, as runtime.audio_io reads it)."""
     path = Path(path)
-    if path.suffix.lower() == ".mp3":
-        from .audio_io import read_audio
-
-        return read_audio(path, mono="downmix")[1]
-    import soundfile as sf
-
     try:
+        if path.suffix.lower() == ".mp3":
+            import librosa
+
+            return int(librosa.get_samplerate(str(path)))
+        import soundfile as sf
+
         return int(sf.info(str(path)).samplerate)
-    except Exception as exc:  # soundfile raises several types for unreadable headers
+    except ImportError as exc:
+        raise AudioError(f"{path}: reading this format needs {exc.name}") from None
+    except Exception as exc:  # soundfile/audioread raise several types for unreadable headers
         raise AudioError(f"{path}: cannot read audio ({type(exc).__name__}: {exc})") from None
 
 

@@ -121,3 +121,22 @@ def test_cli_shows_progress_in_seconds_of_audio_for_long_files(tmp_path, capsys)
     assert "s of audio" in err and "x real time" in err
     assert main([str(src), "-o", str(tmp_path / "o2.wav"), "--no-progress"]) == 0
     assert "s of audio" not in capsys.readouterr().err
+
+
+def test_file_rate_gives_the_stated_rate_and_a_clear_error(tmp_path):
+    """The rate the bundled model is picked by, for wav/flac and mp3 alike."""
+    from runtime.file_stream import file_rate
+
+    sf.write(tmp_path / "x.flac", np.zeros(4410), 44100)
+    assert file_rate(tmp_path / "x.flac") == 44100
+    with pytest.raises(AudioError, match="cannot read audio"):
+        file_rate(tmp_path / "missing.wav")
+    (tmp_path / "bad.wav").write_bytes(b"RIFF not a wave")
+    with pytest.raises(AudioError, match="bad.wav"):
+        file_rate(tmp_path / "bad.wav")
+    pytest.importorskip("librosa")
+    try:
+        sf.write(tmp_path / "x.mp3", np.zeros(16000), 16000, format="MP3")
+    except Exception:
+        pytest.skip("this libsndfile cannot write MP3")
+    assert file_rate(tmp_path / "x.mp3") == 16000
