@@ -66,19 +66,20 @@ def _same_grid(a: FeatureSpec, b: FeatureSpec) -> bool:
     return (a.sample_rate, a.n_fft, a.hop, a.window) == (b.sample_rate, b.n_fft, b.hop, b.window)
 
 
-def _wider_grid(spec: FeatureSpec, args, base_cfg: dict) -> FeatureSpec:
+def _wider_grid(spec: FeatureSpec, args) -> FeatureSpec:
     """The spec of a band extension of a --from run to --preset, or why there can't be one."""
     target = preset(args.preset)
     if args.qat:
         raise DenoiseError("--qat keeps the --from run's grid; band-extend first, then QAT that run")
-    if target.sample_rate * spec.n_fft != spec.sample_rate * target.n_fft or target.n_bins <= spec.n_bins:
+    same_bins = target.sample_rate * spec.n_fft == spec.sample_rate * target.n_fft
+    same_hop = target.hop * spec.sample_rate == spec.hop * target.sample_rate
+    if not (same_bins and same_hop and target.window == spec.window) or target.n_bins <= spec.n_bins:
+        # another hop was tried (512/256 from paper8k): the recurrence, tuned to the old
+        # frame rate, lost STOI (benchmarks/README.md), so only the same grid is extended
         raise DenoiseError(
-            f"--preset {args.preset} ({target.n_fft} points at {target.sample_rate} Hz) is not a wider "
-            f"band on the same bin spacing as {args.from_run} ({spec.n_fft} at {spec.sample_rate} Hz)")
-    if target.hop * spec.sample_rate != spec.hop * target.sample_rate:
-        print(f"warning: the hop changes from {1000 * spec.hop / spec.sample_rate:g} to "
-              f"{1000 * target.hop / target.sample_rate:g} ms; the recurrence starts tuned to the old one",
-              file=sys.stderr)
+            f"--preset {args.preset} ({target.n_fft} points, hop {target.hop} at {target.sample_rate} Hz) "
+            f"is not a wider band on the bins and hop of {args.from_run} ({spec.n_fft} points, hop "
+            f"{spec.hop} at {spec.sample_rate} Hz)")
     return target.replace(model_kind=spec.model_kind, context_frames=spec.context_frames,
                           output_kind=spec.output_kind)
 
@@ -121,7 +122,7 @@ def train(args: TrainConfig, extra_callbacks=()) -> dict:
     if args.from_run:
         base_model, spec, base_cfg = load_run(args.from_run)
         if args.preset and not _same_grid(spec, preset(args.preset)):
-            spec, widen = _wider_grid(spec, args, base_cfg), True
+            spec, widen = _wider_grid(spec, args), True
         kind, size = base_cfg["model"], base_cfg.get("size", {})
         if base_cfg.get("qat"):
             raise DenoiseError(f"{args.from_run} is already a QAT run; start from its float run")
