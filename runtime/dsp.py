@@ -294,6 +294,87 @@ class WienerGain:
         return np.power(g, self.exponent, out=self._factor)
 
 
+    def update_block(self, magnitudes: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """``update`` for consecutive frames (K, bins) at once, into ``out`` (K, bins): the
+        same gains (to rounding) with the linear parts vectorised over the frames. Only the
+        decision-directed recursion, which depends on the previous frame's gain, is a loop,
+        of seven small calls a frame instead of about twenty."""
+        k_all = len(magnitudes)
+        skip = min(self._warmup, k_all)
+        if skip:
+            self._warmup -= skip
+            out[:skip] = 1.0
+        whole = out
+        mags, out = magnitudes[skip:], out[skip:]
+        k = len(mags)
+        if k == 0:
+            return whole
+        p = np.multiply(mags, mags, out=self._block_buffer(k, "power"))
+        sm, scratch = self._block_buffer(k, "smoothed"), self._block_buffer(k, "scratch")
+        # sm[i] = a sm[i-1] + (1 - a) p[i] as a log-depth scan: after the step of lag d each
+        # row holds the sum over its last 2d inputs. Elementwise only (a matrix product
+        # would call a threaded BLAS, slow for small blocks on a busy machine).
+        a = self.smooth
+        np.multiply(p, 1 - a, out=sm)
+        previous = p[0] if self._t == 0 else self._smoothed  # the first frame starts from itself
+        sm[0] += a * previous
+        lag = 1
+        while lag < k:
+            np.multiply(sm[:k - lag], a ** lag, out=scratch[:k - lag])
+            sm[lag:] += scratch[:k - lag]
+            lag *= 2
+        self._smoothed[:] = sm[-1]
+        noise = self._block_buffer(k, "noise")
+        start = 0
+        while start < k:
+            slot_no, first = divmod(self._t, self._frames_per_slot)
+            slot = self._slots[slot_no % len(self._slots)]
+            stop = min(k, start + self._frames_per_slot - first)
+            if first == 0:
+                slot.fill(np.inf)
+                np.min(self._slots, axis=0, out=self._others)
+            run = noise[start:stop]
+            np.minimum.accumulate(sm[start:stop], axis=0, out=run)
+            np.minimum(run, slot, out=run)
+            slot[:] = run[-1]
+            np.minimum(run, self._others, out=run)
+            self._t += stop - start
+            start = stop
+        noise *= self.bias
+        np.maximum(noise, 1e-12, out=noise)
+        post = self._block_buffer(k, "post")
+        np.divide(p, noise, out=post)
+        post -= 1.0
+        np.maximum(post, 0.0, out=post)
+        post *= 1 - self.alpha_dd
+        np.divide(self.alpha_dd, noise, out=noise)  # noise now holds alpha / noise
+        prior, prev, floor = self._prior, self._prev_clean, self.floor
+        for i in range(k):
+            g = out[i]
+            np.multiply(prev, noise[i], out=prior)
+            prior += post[i]
+            np.add(prior, 1.0, out=g)
+            np.divide(prior, g, out=g)
+            np.maximum(g, floor, out=g)
+            np.multiply(g, g, out=prev)
+            prev *= p[i]
+        self.gain[:] = out[-1]
+        if self.exponent == 0.5:
+            np.sqrt(out, out=out)
+        elif self.exponent != 1.0:
+            np.power(out, self.exponent, out=out)
+        return whole
+
+    def _block_buffer(self, k: int, name: str) -> np.ndarray:
+        """A (k, bins) view of a per-name scratch buffer that only grows (no allocation per
+        block once the largest block size has been seen)."""
+        buffers = self.__dict__.setdefault("_blocks", {})
+        buf = buffers.get(name)
+        if buf is None or len(buf) < k:
+            buf = buffers[name] = np.zeros((max(k, 64), len(self._power)))
+        return buf[:k]
+
+
 def postfilter_wiener(spec: FeatureSpec) -> WienerGain:
     """The runtime post-filter with the spec's settings (runtime.spec.RUN_TIME_DEFAULTS
     unless the model says otherwise): a power of a Wiener gain (the square root, a -20 dB
@@ -335,7 +416,9 @@ class FrameProcessor:
       input for context models (time ascending, last column = current frame).
     """
 
-    _STRIP = 64  # frames between strip rewinds
+    _STRIP = 128  # frames between strip rewinds
+    #: Frames processed together by ``analyze_block``/``synthesize_block`` at most.
+    BLOCK = 64
 
     def __init__(self, spec: FeatureSpec, min_gain: float = 0.0, postfilter: WienerGain | None = None):
         self.spec = spec
@@ -384,11 +467,7 @@ class FrameProcessor:
         n, hop = self.spec.n_fft, self.spec.hop
         self._pos += hop
         if self._pos + n > len(self._in):
-            keep = n - hop
-            self._in[:keep] = self._in[self._pos:self._pos + keep]
-            self._ola[:keep] = self._ola[self._pos:self._pos + keep]
-            self._ola[keep:] = 0.0
-            self._pos = 0
+            self._rewind()
 
     def analyze(self, hop_samples: np.ndarray) -> None:
         """Take ``hop`` new samples; update spectrum, magnitude, features and context."""
@@ -404,6 +483,107 @@ class FrameProcessor:
             np.copyto(self._ctx_scratch, self.context[:, 1:])
             np.copyto(self.context[:, :-1], self._ctx_scratch)
         np.subtract(self._feat, self._mean_scaled, out=self.features, casting="same_kind")
+
+    # ------------------------------------------------------------ blocks of frames
+
+    def _block_buffers(self):
+        """Scratch for BLOCK frames, made on the first block (a stream that only ever sees
+        single frames never pays for it)."""
+        if getattr(self, "_blk", None) is None:
+            n, bins, ctx = self.spec.n_fft, self.spec.n_bins, self.spec.context_frames
+            B = self.BLOCK
+            self._blk = dict(
+                windowed=np.zeros((B, n)), spectra=np.zeros((B, bins), np.complex128),
+                magnitude=np.zeros((B, bins)), feat=np.zeros((B, bins)),
+                # features of the block after the ctx - 1 frames before it, time-major
+                history=np.zeros((B + ctx - 1, bins), np.float32),
+                mask=np.zeros((B, bins)), postfilter=np.zeros((B, bins)),
+                out_spec=np.zeros((B, bins), np.complex128), synth=np.zeros((B, n)),
+                gain=np.tile(self._gain, B))
+        return self._blk
+
+    def analyze_block(self, head: np.ndarray, body: np.ndarray) -> int:
+        """Take the samples of K whole hops, ``head`` then ``body`` (K <= BLOCK), and analyse
+        the K frames they complete at once: batched FFT and features. Returns K. The
+        frames' model inputs are ``block_input(i)``; then call ``synthesize_block``."""
+        n, hop = self.spec.n_fft, self.spec.hop
+        total = len(head) + len(body)
+        k = total // hop
+        if k * hop != total or not 0 < k <= self.BLOCK:
+            raise ValueError(f"a block is 1..{self.BLOCK} whole hops, got {total} samples")
+        b = self._block_buffers()
+        if self._pos + (k - 1) * hop + n > len(self._in):
+            self._rewind()
+        start = self._pos + n - hop
+        self._in[start:start + len(head)] = head
+        self._in[start + len(head):start + total] = body
+        strip = self._in[self._pos:self._pos + (k - 1) * hop + n]
+        frames = np.lib.stride_tricks.as_strided(strip, (k, n), (hop * strip.itemsize, strip.itemsize),
+                                                 writeable=False)
+        windowed, spectra, mag, feat = b["windowed"][:k], b["spectra"][:k], b["magnitude"][:k], b["feat"][:k]
+        np.multiply(frames, self._window, out=windowed)
+        self._rfft(windowed, spectra)
+        np.abs(spectra, out=mag)
+        np.add(mag, self.spec.log_eps, out=feat)
+        np.log(feat, out=feat)
+        feat *= self._inv_std
+        ctx = self.spec.context_frames
+        history = b["history"]
+        if ctx > 1:
+            history[:ctx - 1] = self.context[:, 1:].T
+        np.subtract(feat, self._mean_scaled, out=history[ctx - 1:ctx - 1 + k], casting="same_kind")
+        self.context[:] = history[k - 1:k - 1 + ctx].T  # the per-frame path goes on from here
+        self._block_len = k
+        return k
+
+    def block_input(self, i: int) -> np.ndarray:
+        """Frame i's model input after ``analyze_block``: (ctx, bins), time ascending (the
+        transpose of ``context``'s layout)."""
+        return self._blk["history"][i:i + self.spec.context_frames]
+
+    @property
+    def block_features(self) -> np.ndarray:
+        """(K + ctx - 1, bins) float32 features of the block with the ctx - 1 frames before it."""
+        return self._blk["history"][:self._block_len + self.spec.context_frames - 1]
+
+    @property
+    def block_magnitude(self) -> np.ndarray:
+        return self._blk["magnitude"][:self._block_len]
+
+    def synthesize_block(self, model_out: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Apply the K model outputs (K, bins) to the block's spectra and write the K * hop
+        final samples into ``out``: batched inverse FFT and overlap-add."""
+        n, hop = self.spec.n_fft, self.spec.hop
+        b, k = self._blk, self._block_len
+        mag = b["magnitude"][:k]
+        gain = model_out
+        if self.spec.output_kind == "magnitude":
+            gain = np.divide(model_out, np.maximum(mag, 1e-12), out=b["mask"][:k])
+        if self.postfilter is not None:
+            factor = self.postfilter.update_block(mag, b["postfilter"][:k])
+            gain = np.multiply(gain, factor, out=b["mask"][:k])
+        if self.min_gain > 0:
+            gain = np.maximum(gain, self.min_gain, out=b["mask"][:k])
+        out_spec, synth = b["out_spec"][:k], b["synth"][:k]
+        np.multiply(b["spectra"][:k], gain, out=out_spec)
+        self._irfft(out_spec, synth)
+        synth *= self._window
+        pos = self._pos
+        for r in range(n // hop):  # segment r of every frame lands r hops after its start
+            self._ola[pos + r * hop:pos + r * hop + k * hop].reshape(k, hop)[...] += synth[:, r * hop:(r + 1) * hop]
+        np.multiply(self._ola[pos:pos + k * hop], b["gain"][:k * hop], out=out)
+        self._pos += k * hop
+        if self._pos + n > len(self._in):
+            self._rewind()
+        return out
+
+    def _rewind(self) -> None:
+        """Move the last n - hop input samples and the pending overlap-add to the strips' start."""
+        keep = self.spec.n_fft - self.spec.hop
+        self._in[:keep] = self._in[self._pos:self._pos + keep]
+        self._ola[:keep] = self._ola[self._pos:self._pos + keep]
+        self._ola[keep:] = 0.0
+        self._pos = 0
 
     def synthesize(self, model_out: np.ndarray) -> np.ndarray:
         """Apply the model output (bins,) to the current spectrum and return ``hop`` final

@@ -191,15 +191,51 @@ class _Port:
         self._buffer[...] = self._float
         interp.set_tensor(self.index, self._buffer)
 
+    def quantize(self, values: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """``values`` (any shape) in this port's type, with the same operations as ``set``."""
+        if not self.quantized:
+            np.copyto(out, values, casting="same_kind")
+            return out
+        info = np.iinfo(self.dtype)
+        scratch = np.divide(values, self.scale, dtype=np.float32)
+        np.rint(scratch, out=scratch)
+        scratch += self.zero
+        np.clip(scratch, info.min, info.max, out=scratch)
+        out[...] = scratch
+        return out
+
+    def dequantize(self, raw: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Raw tensor values (any shape) as float32, with the same operations as ``get``."""
+        if not self.quantized:
+            np.copyto(out, raw, casting="same_kind")
+            return out
+        np.subtract(raw, self.zero, out=out, dtype=np.float32)
+        out *= self.scale
+        return out
+
     def get(self, interp) -> np.ndarray:
         """The tensor as float32: a view into the interpreter (float) valid until the next
         invoke, or a reused buffer (quantized)."""
         raw = interp.tensor(self.index)()
         if not self.quantized:
             return raw
-        np.subtract(raw, self.zero, out=self._out, casting="unsafe")
+        np.subtract(raw, self.zero, out=self._out, dtype=np.float32)  # in float: no int8 wrap-around
         self._out *= self.scale
         return self._out
+
+
+def _requantize_table(source: _Port, target: _Port):
+    """None when ``source``'s raw values can be handed to ``target`` as they are; else the
+    256-entry table of ``target.set(source.get(raw))`` over every int8/uint8 raw value."""
+    same = source.dtype == target.dtype and (not source.quantized or (source.scale, source.zero) ==
+                                              (target.scale, target.zero))
+    if same:
+        return None
+    if source.dtype not in (np.int8, np.uint8) or not target.quantized:
+        raise ModelError("a recurrent state must be int8 on both sides or float on both sides")
+    raw = np.arange(256, dtype=np.uint8).view(source.dtype)
+    values = source.dequantize(raw, np.zeros(256, np.float32))
+    return target.quantize(values, np.zeros(256, target.dtype))
 
 
 class TfliteDenoiserModel:
@@ -253,8 +289,15 @@ class TfliteDenoiserModel:
         if int(np.prod(self._output.shape)) != spec.n_bins:
             raise ModelError(f"{self.path}: output shape {self._output.shape} does not match "
                              f"{spec.n_bins} bins")
-        # float states can be handed from output to input inside the interpreter
-        self._direct_states = all(not (pin.quantized or pout.quantized) for pin, pout, _ in self._states)
+        # each state goes from output to input without leaving its type: as it is (float, or
+        # int8 on the same scale) or through a 256-entry table equal to dequantising and
+        # requantising it (int8 on different scales)
+        self._state_tables = [_requantize_table(pout, pin) for pin, pout, _ in self._states]
+        self._state_scratch = [np.zeros(pin.shape, pin.dtype) for pin, _, _ in self._states]
+        self._zero_states = [pin.quantize(np.zeros(pin.shape, np.float32), np.zeros(pin.shape, pin.dtype))
+                             for pin, _, _ in self._states]
+        self._raw_out = np.zeros((0, *self._output.shape), self._output.dtype)
+        self._raw_in = np.zeros((0, *self._input.shape[1:]), self._input.dtype)
 
     @property
     def input_shape(self) -> tuple:
@@ -266,15 +309,21 @@ class TfliteDenoiserModel:
             state.fill(0)
 
     def set_input(self, model_input: np.ndarray) -> None:
+        self._input.set(self.interpreter, model_input)
+        self._feed_states()
+
+    def _feed_states(self) -> None:
+        """The previous frame's state outputs into the state inputs (zeros after reset)."""
         interp = self.interpreter
-        self._input.set(interp, model_input)
-        for pin, pout, zeros_or_state in self._states:
+        for (pin, pout, _), table, scratch, zeros in zip(self._states, self._state_tables,
+                                                         self._state_scratch, self._zero_states):
             if self._fresh:
-                pin.set(interp, np.zeros(pin.shape, np.float32) if self._direct_states else zeros_or_state)
-            elif self._direct_states:
+                interp.set_tensor(pin.index, zeros)
+            elif table is None:
                 interp.set_tensor(pin.index, interp.tensor(pout.index)())
             else:
-                pin.set(interp, zeros_or_state)
+                np.take(table, interp.tensor(pout.index)().view(np.uint8), out=scratch)
+                interp.set_tensor(pin.index, scratch)
         self._fresh = False
 
     def invoke(self) -> None:
@@ -283,10 +332,45 @@ class TfliteDenoiserModel:
     def read_output(self) -> np.ndarray:
         """The mask, float32, shaped (1, bins)/(bins,)-broadcastable. A view into the
         interpreter: use it before the next frame."""
-        if not self._direct_states:
-            for _, pout, state in self._states:
-                np.copyto(state, pout.get(self.interpreter))
         return self._output.get(self.interpreter).reshape(-1)
+
+    def run_block(self, features: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """The outputs (K, bins) for K consecutive frames, given their features (K + ctx - 1,
+        bins; time-major, the ctx - 1 frames before the block first), into ``out``. One
+        invoke a frame, as state and context demand, but the (de)quantisation is done once
+        for the block and each frame costs only the tensor copies around its invoke."""
+        ctx = self.spec.context_frames
+        k = len(features) - ctx + 1
+        if len(self._raw_in) < len(features):
+            self._raw_in = np.zeros((len(features) + 16, *self._input.shape[1:]), self._input.dtype)
+            self._raw_out = np.zeros((len(features) + 16, *self._output.shape), self._output.dtype)
+        interp = self.interpreter
+        set_tensor, invoke, tensor = interp.set_tensor, interp.invoke, interp.tensor
+        index_in, index_out = self._input.index, self._output.index
+        raw_out = self._raw_out[:k]
+        if ctx == 1:
+            rows = self._input.quantize(features.reshape(k, *self._input.shape[1:]), self._raw_in[:k])
+            for i in range(k):
+                set_tensor(index_in, rows[i:i + 1])
+                self._feed_states()
+                invoke()
+                raw_out[i] = tensor(index_out)()
+        else:  # CR-CED: (1, bins, ctx, 1); frame i's context is rows i .. i + ctx - 1
+            flat = self._raw_in.reshape(len(self._raw_in), -1)[:len(features), :features.shape[1]]
+            rows = self._input.quantize(features, flat)
+            one = self._state_scratch_input()
+            window = one.reshape(features.shape[1], ctx)
+            for i in range(k):
+                np.copyto(window, rows[i:i + ctx].T)
+                set_tensor(index_in, one)
+                invoke()
+                raw_out[i] = tensor(index_out)()
+        return self._output.dequantize(raw_out.reshape(k, -1), out)
+
+    def _state_scratch_input(self) -> np.ndarray:
+        if getattr(self, "_one_input", None) is None:
+            self._one_input = np.zeros(self._input.shape, self._input.dtype)
+        return self._one_input
 
     def __call__(self, model_input: np.ndarray) -> np.ndarray:
         self.set_input(model_input)

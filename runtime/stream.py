@@ -105,6 +105,7 @@ class StreamDenoiser:
         self.model_input = self.dsp.context.reshape(self.model.input_shape)
         self._hop = self.spec.hop
         self._pending = np.zeros(self._hop)
+        self._masks = np.zeros((self.dsp.BLOCK, self.spec.n_bins), np.float32)
         self._fill = 0
         self._samples_in = 0
         self._samples_out = 0
@@ -136,17 +137,30 @@ class StreamDenoiser:
         return self.dsp.synthesize(self.model(self.model_input))
 
     def process(self, chunk) -> np.ndarray:
+        """Denoise a chunk of any length; the samples that became final. The frames a chunk
+        completes are processed in blocks (batched FFTs, features, post-filter and overlap-
+        add; one model call a frame), with the same output as frame by frame."""
         x = check_signal(chunk, "chunk")
         hop = self._hop
         n_frames = (self._fill + len(x)) // hop
         out = np.empty(n_frames * hop)
-        pos = 0
-        for k in range(n_frames):
-            take = hop - self._fill
-            self._pending[self._fill:] = x[pos:pos + take]
+        pos, done = 0, 0
+        # models with run_block (the TFLite ones) take whole blocks; others go frame by frame
+        block = self.dsp.BLOCK if hasattr(self.model, "run_block") else 1
+        while done < n_frames:
+            k = min(block, n_frames - done)
+            head = self._pending[:self._fill]
+            take = k * hop - self._fill
+            if k == 1:
+                self._pending[self._fill:] = x[pos:pos + take]
+                out[done * hop:(done + 1) * hop] = self.process_frame(self._pending)
+            else:
+                self.dsp.analyze_block(head, x[pos:pos + take])
+                masks = self.model.run_block(self.dsp.block_features, self._masks[:k])
+                self.dsp.synthesize_block(masks, out[done * hop:(done + k) * hop])
             pos += take
             self._fill = 0
-            out[k * hop:(k + 1) * hop] = self.process_frame(self._pending)
+            done += k
         rest = len(x) - pos
         self._pending[self._fill:self._fill + rest] = x[pos:]
         self._fill += rest

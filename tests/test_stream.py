@@ -189,3 +189,27 @@ def test_stream_applies_the_run_time_settings_its_model_carries(stored_models, r
     # a file exported before the settings existed gets today's defaults
     old = StreamDenoiser(stored_models[("crnn", "int8")])
     assert (old.min_gain_db, old.postfilter) == (-20.0, "wiener")
+
+
+@pytest.mark.parametrize("kind,weights", [("cr-ced", "int8"), ("crnn", "int8"), ("crnn", "float32")])
+def test_blocks_of_frames_equal_frame_by_frame_even_when_mixed(kind, weights, stored_models, rng):
+    """process() runs the frames a chunk completes as blocks (batched FFT, features,
+    post-filter, overlap-add); interleaved with single frames it stays the frame path."""
+    path = stored_models[(kind, weights)]
+    frame_wise, blocked = StreamDenoiser(path), StreamDenoiser(path)
+    hop = frame_wise.spec.hop
+    x = rng.standard_normal(hop * 700) * 0.1
+    ref = np.concatenate([frame_wise.process_frame(x[i:i + hop]).copy() for i in range(0, len(x), hop)])
+    parts, i = [], 0
+    for n in (hop * 3, hop, hop * 64, hop * 65, hop * 130):  # whole hops: frames may follow
+        parts.append(blocked.process(x[i:i + n]))
+        i += n
+        parts.append(blocked.process_frame(x[i:i + hop]).copy())  # a single frame between blocks
+        i += hop
+    for n in (5, 1, hop - 1, hop * 64 + 1, 7, hop * 90):  # partial hops wait for the next chunk
+        parts.append(blocked.process(x[i:i + n]))
+        i += n
+    parts.append(blocked.process(x[i:]))
+    got = np.concatenate(parts)
+    assert got.shape == ref.shape
+    assert np.max(np.abs(got - ref)) < 1e-9
