@@ -43,6 +43,8 @@ if importlib.util.find_spec("tensorflow") is None:
 def pytest_configure(config):
     config.addinivalue_line("markers", "train: trains or exports with TensorFlow (the [train] extra); "
                                        "the fast tier is -m 'not train'")
+    config.addinivalue_line("markers", "long: streams minutes of audio to check memory, not results "
+                                       "(benchmarks.arm_emulation leaves these out under emulation)")
 
 
 def pytest_collection_modifyitems(items):

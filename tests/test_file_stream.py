@@ -49,6 +49,7 @@ def _rss_script(path, out):
     """)
 
 
+@pytest.mark.long
 def test_memory_added_does_not_grow_with_the_file(tmp_path):
     """Peak resident memory added by denoising a 16 kHz file (resampled, high band kept):
     the same bound for 1 and 6 minutes; the in-memory path adds 589 MB for 6 (measured)."""

@@ -116,6 +116,7 @@ def test_min_gain_limits_attenuation(stored_models, rng):
     assert np.sum(limited ** 2) >= np.sum(full ** 2)
 
 
+@pytest.mark.long
 def test_streaming_ten_minutes_does_not_grow_memory(stored_models):
     """Ten minutes at 8 kHz in 1 s chunks: traced memory after the first minute stays flat.
     64 KB over 67,500 frames catches any leak of a byte a frame; a leaked Python object
