@@ -68,6 +68,8 @@ ROOTFS_PACKAGES = "python3,python3-venv,python3-pip,ca-certificates,libsndfile1"
 RUNTIME_REQUIREMENTS = ("numpy", "soundfile", "soxr", "ai-edge-litert", "tqdm")
 GUEST_ENV = {"PYTHONPATH": "/opt/tiny-denoise", "PYTHONHASHSEED": "0", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
              "PATH": "/opt/venv/bin:/usr/bin:/bin", "HOME": "/root", "LANG": "C.UTF-8"}
+#: Guest address space QEMU reserves for counted runs (16 GiB: address space, not memory).
+GUEST_ADDRESS_SPACE = "0x400000000"
 #: Tolerances of aarch64 against x86 output, by weight type.
 TOLERANCE = {"float32": 1e-6, "int8": 1e-4}
 
@@ -338,8 +340,12 @@ def guest(rootfs: Path, cmd, *, cpu: str = "cortex-a76", what=None, quiet=True, 
 
 def counted(rootfs: Path, cpu: str, cmd, marks_file: str, what=None) -> list[int]:
     """Run an aarch64 command under the plugin QEMU; the instruction counts at its marks."""
+    # -R reserves the guest's address space up front, so QEMU places every guest mapping
+    # itself, the same way each run: numpy's vector loops then see the same alignment and
+    # repeat their counts to the instruction (with the host's mmap picking addresses,
+    # small stages differed by up to 0.4 % between runs)
     qemu = ["/opt/qemu-x86/lib/ld.so", "--library-path", "/opt/qemu-x86/lib", "/opt/qemu-x86/qemu-aarch64",
-            "-cpu", cpu, "-plugin", f"/opt/qemu-x86/libinsn_marks.so,out={marks_file}"]
+            "-cpu", cpu, "-R", GUEST_ADDRESS_SPACE, "-plugin", f"/opt/qemu-x86/libinsn_marks.so,out={marks_file}"]
     # without address-space randomisation, so allocation patterns repeat from run to run
     run([host_command("setarch"), "x86_64", "-R", host_command("chroot"), str(rootfs), *qemu, *cmd],
         env=dict(GUEST_ENV), what=what)
