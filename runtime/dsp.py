@@ -476,13 +476,31 @@ class FrameProcessor:
         np.multiply(self._in[pos:pos + n], self._window, out=self._windowed)
         self._rfft(self._windowed, self.spectrum)
         np.abs(self.spectrum, out=self.magnitude)
-        np.add(self.magnitude, self.spec.log_eps, out=self._feat)
-        np.log(self._feat, out=self._feat)
-        self._feat *= self._inv_std
         if self.spec.context_frames > 1:
             np.copyto(self._ctx_scratch, self.context[:, 1:])
             np.copyto(self.context[:, :-1], self._ctx_scratch)
-        np.subtract(self._feat, self._mean_scaled, out=self.features, casting="same_kind")
+        self._features(self.magnitude, self._feat, self.features)
+
+    def _features(self, magnitude, scratch, out) -> None:
+        """Normalised log-magnitude features (``features()``'s numbers) of one frame or a
+        block into ``out``, through a float64 ``scratch`` of the same shape."""
+        np.add(magnitude, self.spec.log_eps, out=scratch)
+        np.log(scratch, out=scratch)
+        scratch *= self._inv_std
+        np.subtract(scratch, self._mean_scaled, out=out, casting="same_kind")
+
+    def _spectral_gain(self, model_out, magnitude, postfilter_factor, out):
+        """The gain applied to the noisy spectrum, for one frame or a block: the model's mask
+        (or its magnitude over the noisy one), times the post-filter's factor, floored at
+        min_gain; in ``out`` unless it is the model's output unchanged."""
+        gain = model_out
+        if self.spec.output_kind == "magnitude":
+            gain = np.divide(model_out, np.maximum(magnitude, 1e-12), out=out)
+        if postfilter_factor is not None:
+            gain = np.multiply(gain, postfilter_factor, out=out)
+        if self.min_gain > 0:
+            gain = np.maximum(gain, self.min_gain, out=out)
+        return gain
 
     # ------------------------------------------------------------ blocks of frames
 
@@ -505,7 +523,7 @@ class FrameProcessor:
     def analyze_block(self, head: np.ndarray, body: np.ndarray) -> int:
         """Take the samples of K whole hops, ``head`` then ``body`` (K <= BLOCK), and analyse
         the K frames they complete at once: batched FFT and features. Returns K. The
-        frames' model inputs are ``block_input(i)``; then call ``synthesize_block``."""
+        block's features are ``block_features``; then call ``synthesize_block``."""
         n, hop = self.spec.n_fft, self.spec.hop
         total = len(head) + len(body)
         k = total // hop
@@ -524,22 +542,14 @@ class FrameProcessor:
         np.multiply(frames, self._window, out=windowed)
         self._rfft(windowed, spectra)
         np.abs(spectra, out=mag)
-        np.add(mag, self.spec.log_eps, out=feat)
-        np.log(feat, out=feat)
-        feat *= self._inv_std
         ctx = self.spec.context_frames
         history = b["history"]
         if ctx > 1:
             history[:ctx - 1] = self.context[:, 1:].T
-        np.subtract(feat, self._mean_scaled, out=history[ctx - 1:ctx - 1 + k], casting="same_kind")
+        self._features(mag, feat, history[ctx - 1:ctx - 1 + k])
         self.context[:] = history[k - 1:k - 1 + ctx].T  # the per-frame path goes on from here
         self._block_len = k
         return k
-
-    def block_input(self, i: int) -> np.ndarray:
-        """Frame i's model input after ``analyze_block``: (ctx, bins), time ascending (the
-        transpose of ``context``'s layout)."""
-        return self._blk["history"][i:i + self.spec.context_frames]
 
     @property
     def block_features(self) -> np.ndarray:
@@ -556,14 +566,8 @@ class FrameProcessor:
         n, hop = self.spec.n_fft, self.spec.hop
         b, k = self._blk, self._block_len
         mag = b["magnitude"][:k]
-        gain = model_out
-        if self.spec.output_kind == "magnitude":
-            gain = np.divide(model_out, np.maximum(mag, 1e-12), out=b["mask"][:k])
-        if self.postfilter is not None:
-            factor = self.postfilter.update_block(mag, b["postfilter"][:k])
-            gain = np.multiply(gain, factor, out=b["mask"][:k])
-        if self.min_gain > 0:
-            gain = np.maximum(gain, self.min_gain, out=b["mask"][:k])
+        factor = None if self.postfilter is None else self.postfilter.update_block(mag, b["postfilter"][:k])
+        gain = self._spectral_gain(model_out, mag, factor, b["mask"][:k])
         out_spec, synth = b["out_spec"][:k], b["synth"][:k]
         np.multiply(b["spectra"][:k], gain, out=out_spec)
         self._irfft(out_spec, synth)
@@ -589,13 +593,8 @@ class FrameProcessor:
         """Apply the model output (bins,) to the current spectrum and return ``hop`` final
         samples, in a buffer reused by the next call."""
         n, hop, pos = self.spec.n_fft, self.spec.hop, self._pos
-        gain = model_out
-        if self.spec.output_kind == "magnitude":
-            gain = np.divide(model_out, np.maximum(self.magnitude, 1e-12), out=self._mask)
-        if self.postfilter is not None:
-            gain = np.multiply(gain, self.postfilter.update(self.magnitude), out=self._mask)
-        if self.min_gain > 0:
-            gain = np.maximum(gain, self.min_gain, out=self._mask)
+        factor = None if self.postfilter is None else self.postfilter.update(self.magnitude)
+        gain = self._spectral_gain(model_out, self.magnitude, factor, self._mask)
         np.multiply(self.spectrum, gain, out=self._out_spec)
         self._irfft(self._out_spec, self._synth)
         self._synth *= self._window

@@ -183,21 +183,18 @@ class _Port:
         if not self.quantized:
             interp.set_tensor(self.index, np.reshape(values, self.shape))
             return
-        info = np.iinfo(self.dtype)
-        np.divide(np.reshape(values, self.shape), self.scale, out=self._float)
-        np.rint(self._float, out=self._float)
-        self._float += self.zero
-        np.clip(self._float, info.min, info.max, out=self._float)
-        self._buffer[...] = self._float
+        self.quantize(np.reshape(values, self.shape), self._buffer, scratch=self._float)
         interp.set_tensor(self.index, self._buffer)
 
-    def quantize(self, values: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """``values`` (any shape) in this port's type, with the same operations as ``set``."""
+    def quantize(self, values: np.ndarray, out: np.ndarray, scratch: np.ndarray | None = None) -> np.ndarray:
+        """``values`` (any shape) in this port's type, into ``out``: divide by the scale in
+        float32, round half to even, add the zero point, clip. ``scratch`` (float32, the
+        shape of ``values``) avoids a temporary."""
         if not self.quantized:
             np.copyto(out, values, casting="same_kind")
             return out
         info = np.iinfo(self.dtype)
-        scratch = np.divide(values, self.scale, dtype=np.float32)
+        scratch = np.divide(values, self.scale, dtype=np.float32, out=scratch)
         np.rint(scratch, out=scratch)
         scratch += self.zero
         np.clip(scratch, info.min, info.max, out=scratch)
@@ -205,7 +202,8 @@ class _Port:
         return out
 
     def dequantize(self, raw: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """Raw tensor values (any shape) as float32, with the same operations as ``get``."""
+        """Raw tensor values (any shape) as float32, into ``out``; in float, so ``raw - zero``
+        cannot wrap around in int8."""
         if not self.quantized:
             np.copyto(out, raw, casting="same_kind")
             return out
@@ -217,11 +215,7 @@ class _Port:
         """The tensor as float32: a view into the interpreter (float) valid until the next
         invoke, or a reused buffer (quantized)."""
         raw = interp.tensor(self.index)()
-        if not self.quantized:
-            return raw
-        np.subtract(raw, self.zero, out=self._out, dtype=np.float32)  # in float: no int8 wrap-around
-        self._out *= self.scale
-        return self._out
+        return self.dequantize(raw, self._out) if self.quantized else raw
 
 
 def _requantize_table(source: _Port, target: _Port):
@@ -274,7 +268,7 @@ class TfliteDenoiserModel:
                 pin, pout = _Port(ins[f"{name}_in"]), _Port(outs[f"{name}_out"])
                 if pin.shape != pout.shape:
                     raise ModelError(f"{self.path}: state {name} shapes differ ({pin.shape} vs {pout.shape})")
-                self._states.append((pin, pout, np.zeros(pin.shape, np.float32)))
+                self._states.append((pin, pout))
             expect = (1, 1, spec.n_bins)
         else:
             if len(ins) != 1 or len(outs) != 1:
@@ -292,21 +286,20 @@ class TfliteDenoiserModel:
         # each state goes from output to input without leaving its type: as it is (float, or
         # int8 on the same scale) or through a 256-entry table equal to dequantising and
         # requantising it (int8 on different scales)
-        self._state_tables = [_requantize_table(pout, pin) for pin, pout, _ in self._states]
-        self._state_scratch = [np.zeros(pin.shape, pin.dtype) for pin, _, _ in self._states]
+        self._state_tables = [_requantize_table(pout, pin) for pin, pout in self._states]
+        self._state_scratch = [np.zeros(pin.shape, pin.dtype) for pin, _ in self._states]
         self._zero_states = [pin.quantize(np.zeros(pin.shape, np.float32), np.zeros(pin.shape, pin.dtype))
-                             for pin, _, _ in self._states]
+                             for pin, _ in self._states]
         self._raw_out = np.zeros((0, *self._output.shape), self._output.dtype)
         self._raw_in = np.zeros((0, *self._input.shape[1:]), self._input.dtype)
+        self._one_input = np.zeros(self._input.shape, self._input.dtype)  # a CR-CED context, raw
 
     @property
     def input_shape(self) -> tuple:
         return self._input.shape
 
     def reset(self) -> None:
-        self._fresh = True
-        for _, _, state in self._states:
-            state.fill(0)
+        self._fresh = True  # the next frame's states are zeros
 
     def set_input(self, model_input: np.ndarray) -> None:
         self._input.set(self.interpreter, model_input)
@@ -315,7 +308,7 @@ class TfliteDenoiserModel:
     def _feed_states(self) -> None:
         """The previous frame's state outputs into the state inputs (zeros after reset)."""
         interp = self.interpreter
-        for (pin, pout, _), table, scratch, zeros in zip(self._states, self._state_tables,
+        for (pin, pout), table, scratch, zeros in zip(self._states, self._state_tables,
                                                          self._state_scratch, self._zero_states):
             if self._fresh:
                 interp.set_tensor(pin.index, zeros)
@@ -358,7 +351,7 @@ class TfliteDenoiserModel:
         else:  # CR-CED: (1, bins, ctx, 1); frame i's context is rows i .. i + ctx - 1
             flat = self._raw_in.reshape(len(self._raw_in), -1)[:len(features), :features.shape[1]]
             rows = self._input.quantize(features, flat)
-            one = self._state_scratch_input()
+            one = self._one_input
             window = one.reshape(features.shape[1], ctx)
             for i in range(k):
                 np.copyto(window, rows[i:i + ctx].T)
@@ -366,11 +359,6 @@ class TfliteDenoiserModel:
                 invoke()
                 raw_out[i] = tensor(index_out)()
         return self._output.dequantize(raw_out.reshape(k, -1), out)
-
-    def _state_scratch_input(self) -> np.ndarray:
-        if getattr(self, "_one_input", None) is None:
-            self._one_input = np.zeros(self._input.shape, self._input.dtype)
-        return self._one_input
 
     def __call__(self, model_input: np.ndarray) -> np.ndarray:
         self.set_input(model_input)

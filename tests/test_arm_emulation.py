@@ -58,8 +58,12 @@ def test_marks_bracket_each_stage_in_the_order_the_host_reads_them(monkeypatch):
         arm_emulation.stage_counts(counts[:-2], models, frames=12)
 
 
-def test_mark_is_harmless_without_the_plugin():
-    frame_stages.mark()  # a write to a descriptor that is not open: no error, no output
+def test_mark_is_harmless_without_the_plugin(capfd):
+    """A mark writes to a descriptor nothing has open: no error, and nothing on stdout/stderr."""
+    with pytest.raises(OSError):
+        os.fstat(frame_stages.MARK_FD)
+    frame_stages.mark()
+    assert capfd.readouterr() == ("", "")
 
 
 def test_marks_file_parsing_and_cpuinfo():
