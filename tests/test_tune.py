@@ -104,7 +104,7 @@ def test_train_config_defaults_match_the_command_line(tmp_path):
     cfg = parse_config(["--data", "d", "--out", "o", "--lr", "0.01", "--model", "crnn"])
     assert cfg.lr == 0.01 and cfg.model == "crnn"
     assert TrainConfig("d", "o", distortion_weight=None).inherited({"distortion_weight": 2.0}) == \
-        {"distortion_weight": 2.0, "residual_weight": 0.0, "postfilter_loss": "none"}
+        {"distortion_weight": 2.0, "residual_weight": 0.0, "postfilter_loss": "none", "sisdr_weight": 0.0}
     assert TrainConfig("d", "o", distortion_weight=1.0).inherited({"distortion_weight": 2.0})["distortion_weight"] == 1.0
 
 

@@ -14,7 +14,8 @@ from runtime.errors import DenoiseError
 
 KINDS = ("cr-ced", "crnn")
 #: loss settings a --from run passes on unless given again, with their defaults
-INHERITED_LOSS = {"distortion_weight": 0.0, "residual_weight": 0.0, "postfilter_loss": "none"}
+INHERITED_LOSS = {"distortion_weight": 0.0, "residual_weight": 0.0, "postfilter_loss": "none",
+                  "sisdr_weight": 0.0}
 
 
 @dataclass
@@ -36,6 +37,7 @@ class TrainConfig:
     distortion_weight: float | None = None  # None: the from_run's, else 0
     residual_weight: float | None = None
     postfilter_loss: str | None = None
+    sisdr_weight: float | None = None
     units: int | None = None
     proj: int | None = None
     input_skip: bool = False
@@ -95,6 +97,8 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and not 0 <= value <= 10:
                 raise DenoiseError(f"--{name.replace('_', '-')} must be in [0, 10]")
+        if self.sisdr_weight is not None and not 0 <= self.sisdr_weight <= 1:
+            raise DenoiseError("--sisdr-weight must be in [0, 1] (it weighs decibels)")
         if self.epochs < 1 or self.batch_size < 1 or self.lr < 0:
             raise DenoiseError("epochs and batch size must be positive, the learning rate not negative")
 

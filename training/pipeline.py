@@ -24,15 +24,28 @@ def read_manifest(data_dir, split: str | None = None) -> list[dict]:
     return manifest.read(data_dir, split)
 
 
-def pair_magnitudes(row: dict, spec: FeatureSpec) -> tuple[np.ndarray, np.ndarray]:
-    """(noisy |X|, clean |S|), float32 (frames, bins), from the runtime's causal STFT."""
+def pair_spectra(row: dict, spec: FeatureSpec) -> tuple[np.ndarray, np.ndarray]:
+    """(noisy X, clean S), complex (frames, bins), from the runtime's causal STFT."""
     noisy, rate = read_audio(row["noisy"])
     clean, rate_c = read_audio(row["clean"])
     if rate != spec.sample_rate or rate_c != spec.sample_rate:
         raise DenoiseError(f"{row['noisy']}: {rate} Hz, the spec needs {spec.sample_rate} Hz "
                            f"(re-run make_dataset with --sample-rate {spec.sample_rate})")
-    return (np.abs(dsp.stft(noisy, spec)).astype(np.float32),
-            np.abs(dsp.stft(clean, spec)).astype(np.float32))
+    return dsp.stft(noisy, spec), dsp.stft(clean, spec)
+
+
+def pair_magnitudes(row: dict, spec: FeatureSpec) -> tuple[np.ndarray, np.ndarray]:
+    """(noisy |X|, clean |S|), float32 (frames, bins)."""
+    noisy, clean = pair_spectra(row, spec)
+    return np.abs(noisy).astype(np.float32), np.abs(clean).astype(np.float32)
+
+
+def phase_cosine(noisy: np.ndarray, clean: np.ndarray) -> np.ndarray:
+    """cos(angle X - angle S) per bin, float32: with the magnitudes it gives Re(X conj S),
+    all a phase-aware loss needs of the phases (0 where either spectrum is silent)."""
+    product = noisy * np.conj(clean)
+    size = np.abs(product)
+    return np.divide(product.real, size, out=np.zeros(size.shape), where=size > 1e-20).astype(np.float32)
 
 
 class SpectraCache:
@@ -74,6 +87,19 @@ class SpectraCache:
         return gains.astype(np.float32)
 
 
+    def phase_cosines(self, row: dict) -> np.ndarray:
+        """``phase_cosine`` of this pair (frames, bins), cached beside its magnitudes as
+        float16 (a cosine needs no more)."""
+        path = self._path(row, ".phase-cos.npy")
+        if path.exists():
+            return np.load(path).astype(np.float32)
+        cosines = phase_cosine(*pair_spectra(row, self.spec)).astype(np.float16)
+        tmp = path.with_suffix(".tmp.npy")
+        np.save(tmp, cosines)
+        tmp.replace(path)
+        return cosines.astype(np.float32)
+
+
 def measure_normalisation(rows, spec: FeatureSpec, cache: SpectraCache,
                           max_pairs: int = 400) -> FeatureSpec:
     """Spec with per-bin mean/std of log(|X| + eps) over (up to max_pairs) noisy inputs."""
@@ -99,20 +125,21 @@ def count_frames(rows, cache: SpectraCache) -> int:
 
 def make_dataset(rows, spec: FeatureSpec, cache: SpectraCache, *, kind: str, batch_size: int,
                  shuffle: bool, seed: int = 0, seq_frames: int = 250, repeat: bool = False,
-                 postfilter: bool = False):
+                 postfilter: bool = False, phase: bool = False):
     """A tf.data.Dataset of (features, target) batches.
 
     target is [clean |S|, noisy |X|] concatenated on the last axis (2*bins), so the loss
     can apply the predicted mask to the noisy magnitude; with ``postfilter`` the runtime
     post-filter's factors follow (3*bins), so the loss can apply them to the mask as the
-    runtime does.
+    runtime does; with ``phase`` the cosine of each bin's phase difference comes last
+    (``phase_cosine``), for the SI-SDR term.
     CR-CED: features (bins, context, 1), one frame per example.
     CRNN: features (seq_frames, bins), one sequence per example.
     """
     import tensorflow as tf
 
     bins, ctx = spec.n_bins, spec.context_frames
-    width = (3 if postfilter else 2) * bins
+    width = (2 + postfilter + phase) * bins
     order = np.arange(len(rows))
 
     def generate():
@@ -122,6 +149,8 @@ def make_dataset(rows, spec: FeatureSpec, cache: SpectraCache, *, kind: str, bat
             noisy, clean = cache.get(rows[i])
             feats = dsp.features(noisy, spec)
             parts = [clean, noisy] + ([cache.postfilter_gains(rows[i], noisy)] if postfilter else [])
+            if phase:
+                parts.append(cache.phase_cosines(rows[i]))
             target = np.concatenate(parts, axis=1)
             if kind == "cr-ced":
                 yield dsp.context_windows(feats, ctx)[..., None], target

@@ -151,9 +151,13 @@ def train(args: TrainConfig, extra_callbacks=()) -> dict:
     distortion, residual = losses["distortion_weight"], losses["residual_weight"]
     postfilter = losses["postfilter_loss"]
     postfilter = postfilter == "wiener"
-    if (distortion or residual or postfilter) and spec.output_kind != "mask":
-        raise DenoiseError("--distortion-weight/--residual-weight/--postfilter-loss need the mask "
-                           "output (--target mask)")
+    sisdr = losses["sisdr_weight"]
+    if (distortion or residual or postfilter or sisdr) and spec.output_kind != "mask":
+        raise DenoiseError("--distortion-weight/--residual-weight/--postfilter-loss/--sisdr-weight need "
+                           "the mask output (--target mask)")
+    if sisdr and kind != "crnn":
+        raise DenoiseError("--sisdr-weight needs the CRNN: it scores whole sequences, and a CR-CED "
+                           "trains on single frames")
     if (out / "spec.json").exists():
         spec = FeatureSpec.from_json((out / "spec.json").read_text())
     cache = pipeline.SpectraCache(spec, args.cache or out.parent / "spectra_cache")
@@ -174,10 +178,10 @@ def train(args: TrainConfig, extra_callbacks=()) -> dict:
     global_batch = args.batch_size * strategy.num_replicas_in_sync
     train_ds = pipeline.make_dataset(train_rows, spec, cache, kind=kind, batch_size=global_batch,
                                      shuffle=True, seed=args.seed, seq_frames=args.seq_frames,
-                                     repeat=True, postfilter=postfilter)
+                                     repeat=True, postfilter=postfilter, phase=bool(sisdr))
     val_ds = pipeline.make_dataset(dev_rows, spec, cache, kind=kind, batch_size=global_batch,
                                    shuffle=False, seq_frames=args.seq_frames, repeat=True,
-                                   postfilter=postfilter)
+                                   postfilter=postfilter, phase=bool(sisdr))
     # XLA speeds CR-CED's many small convs up ~1.6x on CPU but slows the LSTM ~80x
     # (measured), and tfmot's fake-quant ops are left to the default runtime.
     use_jit = args.jit == "on" or (args.jit == "auto" and kind == "cr-ced" and not args.qat)
@@ -192,7 +196,7 @@ def train(args: TrainConfig, extra_callbacks=()) -> dict:
                 extend_band(base_model, model)
             elif base_model is not None:
                 grow_crnn(base_model, model, seed=args.seed)  # = set_weights when the size is the same
-        loss = (spectral_loss_weighted(distortion, residual, postfilter) if spec.output_kind == "mask"
+        loss = (spectral_loss_weighted(distortion, residual, postfilter, sisdr) if spec.output_kind == "mask"
                 else magnitude_loss)
         model.compile(optimizer=keras.optimizers.Adam(args.lr), loss=loss,
                       jit_compile=use_jit)
@@ -203,7 +207,8 @@ def train(args: TrainConfig, extra_callbacks=()) -> dict:
               "batch_size": args.batch_size, "lr": args.lr, "lr_decay": args.lr_decay,
               "lr_decay_epochs": args.lr_decay_epochs, "seed": args.seed, "jit": use_jit, "data": str(args.data),
               "distortion_weight": distortion, "residual_weight": residual,
-              "postfilter_loss": "wiener" if postfilter else "none", "monitor": args.monitor,
+              "postfilter_loss": "wiener" if postfilter else "none", "sisdr_weight": sisdr,
+              "monitor": args.monitor,
               "parameters": int(model.count_params()),
               "macs_per_frame": macs_per_frame(build(kind, spec, **size))}
     (out / "config.json").write_text(json.dumps(config, indent=2))
@@ -297,6 +302,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="wiener: score the mask times the runtime post-filter's factor, the gain "
                         "the runtime applies by default, so the model learns what the post-filter "
                         "leaves (default none, or the --from run's)")
+    p.add_argument("--sisdr-weight", type=float, default=None, metavar="W",
+                   help="CRNN: subtract W x each sequence's SI-SDR in dB (the masked noisy STFT "
+                        "against the clean one, phases included), a time-domain-like term beside "
+                        "the compressed spectral loss; 0.001 makes 1 dB weigh about as much as a "
+                        "few percent of that loss (default 0, or the --from run's)")
     p.add_argument("--units", type=int, default=None, help="CRNN LSTM units (default 128)")
     p.add_argument("--proj", type=int, default=None, help="CRNN projection width before the LSTM (default 128)")
     p.add_argument("--input-skip", action="store_true",
