@@ -236,6 +236,28 @@ def compare_with_keras(keras_model, tflite_path, spec, audio_list):
     return np.concatenate(ref), np.concatenate(got)
 
 
+def add_run_time_arguments(parser, defaults: dict | None) -> None:
+    """The run-time settings' options (RUN_TIME_DEFAULTS' keys). ``defaults=None``: an
+    option not given is absent from the parsed namespace (export.set_run_time keeps the
+    file's value)."""
+    d = defaults or dict.fromkeys(RUN_TIME_DEFAULTS, argparse.SUPPRESS)
+    shown = "the runtime default" if defaults is None else "%(default)s"
+    g = parser.add_argument_group("run-time settings written into the spec (what the runtime applies "
+                                  "to this model unless its caller overrides them)")
+    g.add_argument("--min-gain-db", type=parse_gain_db, default=d.get("min_gain_db"),
+                   metavar="DB|none", help=f"attenuation limit (default {shown})")
+    g.add_argument("--postfilter", choices=POSTFILTER_KINDS, default=d.get("postfilter"),
+                   help=f"post-filter (default {shown})")
+    g.add_argument("--postfilter-exponent", type=float, default=d.get("postfilter_exponent"),
+                   help=f"power of the Wiener gain (default {shown}; 0.5 is its square root)")
+    g.add_argument("--postfilter-floor-db", type=float, default=d.get("postfilter_floor_db"),
+                   help=f"floor of the Wiener gain in dB (default {shown})")
+    g.add_argument("--postfilter-window-s", type=float, default=d.get("postfilter_window_s"),
+                   help=f"span of the noise floor's minimum statistics in s (default {shown})")
+    g.add_argument("--postfilter-sub-windows", type=int, default=d.get("postfilter_sub_windows"),
+                   help=f"running minima over that span (default {shown})")
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="python -m export.to_tflite",
                                 description="Convert a training run to .tflite with its spec embedded, "
@@ -250,20 +272,7 @@ def build_parser():
     p.add_argument("--lstm-cell", choices=["float", "int8"], default="float",
                    help="CRNN int8 only: keep the LSTM cell's element-wise ops float32 (default; "
                         "no weights, no drift) or make the model fully integer")
-    g = p.add_argument_group("run-time settings written into the spec (what the runtime applies "
-                             "to this model unless its caller overrides them)")
-    g.add_argument("--min-gain-db", type=parse_gain_db, default=RUN_TIME_DEFAULTS["min_gain_db"],
-                   metavar="DB|none", help="attenuation limit (default %(default)s)")
-    g.add_argument("--postfilter", choices=POSTFILTER_KINDS, default=RUN_TIME_DEFAULTS["postfilter"],
-                   help="post-filter (default %(default)s)")
-    g.add_argument("--postfilter-exponent", type=float, default=RUN_TIME_DEFAULTS["postfilter_exponent"],
-                   help="power of the Wiener gain (default %(default)s: its square root)")
-    g.add_argument("--postfilter-floor-db", type=float, default=RUN_TIME_DEFAULTS["postfilter_floor_db"],
-                   help="floor of the Wiener gain in dB (default %(default)s)")
-    g.add_argument("--postfilter-window-s", type=float, default=RUN_TIME_DEFAULTS["postfilter_window_s"],
-                   help="span of the noise floor's minimum statistics (default %(default)s s)")
-    g.add_argument("--postfilter-sub-windows", type=int, default=RUN_TIME_DEFAULTS["postfilter_sub_windows"],
-                   help="running minima over that span (default %(default)s)")
+    add_run_time_arguments(p, RUN_TIME_DEFAULTS)
     p.add_argument("--dense-head", action="store_true",
                    help="CR-CED only: unroll the last convolution (129 bins x 8 channels -> 129) "
                         "into one matrix product, ~40 us faster per frame in int8 here, for "

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -236,3 +237,36 @@ def test_training_side_postfilter_equals_the_runtime_default(exported, tiny_runs
     default = denoise(x, 8000, str(exported[("cr-ced", "float32")][0]))
     limited = enhance(model, x, spec, postfilter=True, min_gain_db=DEFAULT_MIN_GAIN_DB)
     assert np.max(np.abs(limited - default)) < 1e-4
+
+
+def test_set_run_time_rewrites_only_the_settings(tmp_path, capsys):
+    """export.set_run_time changes the settings a file carries and nothing else: the
+    model computes the same, the spec's other fields stay, unchanged settings keep the
+    file's values, and a stream then applies the new ones."""
+    from export.set_run_time import main as set_main
+    from runtime import StreamDenoiser
+
+    src = Path(__file__).parent / "data" / "models" / "crnn16k_int8.tflite"  # non-default settings
+    before = read_spec(src)
+    out = tmp_path / "retuned.tflite"
+    assert set_main([str(src), "--min-gain-db", "-30", "-o", str(out)]) == 0
+    assert "min_gain_db -30.0" in capsys.readouterr().out
+    after = read_spec(out)
+    assert after.setting("min_gain_db") == -30.0
+    for name in ("postfilter", "postfilter_exponent", "postfilter_floor_db", "postfilter_window_s",
+                 "postfilter_sub_windows"):
+        assert after.setting(name) == before.setting(name), name
+    assert after.replace(run_time={}) == before.replace(run_time={})
+    a, b = TfliteDenoiserModel(src), TfliteDenoiserModel(out)
+    x = np.random.default_rng(0).normal(size=a.input_shape).astype(np.float32)
+    for _ in range(3):  # states carried too
+        np.testing.assert_array_equal(a(x), b(x))
+    assert StreamDenoiser(out).min_gain_db == -30.0
+    # errors: a bad value or a file without a spec writes nothing; no change asked is refused
+    assert set_main([str(src), "--min-gain-db", "5", "-o", str(tmp_path / "bad.tflite")]) == 1
+    assert not (tmp_path / "bad.tflite").exists()
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(b"not a model")
+    assert set_main([str(junk), "--postfilter", "none"]) == 1
+    assert "error:" in capsys.readouterr().err
+    assert set_main([str(src)]) == 2
