@@ -79,8 +79,9 @@ def main(argv=None) -> int:
         return 1
     for m in models:
         # a model from elsewhere may share a bundled model's name
-        write(m, Path(args.out) / (m.stem if m.parent == MODELS_DIR else f"other_{m.stem}"))
-        print(f"golden vectors for {m.name} -> {Path(args.out) / m.stem}")
+        target = Path(args.out) / (m.stem if m.parent == MODELS_DIR else f"other_{m.stem}")
+        write(m, target)
+        print(f"golden vectors for {m.name} -> {target}")
     return 0
 
 

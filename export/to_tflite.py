@@ -42,12 +42,18 @@ def embed_metadata(tflite_bytes: bytes, name: str, payload: bytes) -> bytes:
     from tensorflow.lite.tools import flatbuffer_utils
 
     model = flatbuffer_utils.convert_bytearray_to_object(bytearray(tflite_bytes))
-    buffer = schema.BufferT()
-    buffer.data = np.frombuffer(payload, dtype=np.uint8)
-    model.buffers.append(buffer)
+    data = np.frombuffer(payload, dtype=np.uint8)
+    old = [m for m in (model.metadata or []) if m.name == name.encode()]
     meta = schema.MetadataT()
     meta.name = name
-    meta.buffer = len(model.buffers) - 1
+    if old:  # rewriting a spec (export.set_run_time): reuse its buffer, leave no orphan behind
+        meta.buffer = old[0].buffer
+        model.buffers[meta.buffer].data = data
+    else:
+        buffer = schema.BufferT()
+        buffer.data = data
+        model.buffers.append(buffer)
+        meta.buffer = len(model.buffers) - 1
     # CONVERSION_METADATA only records converter options; drop it with any older spec.
     model.metadata = [m for m in (model.metadata or [])
                       if m.name not in (name.encode(), b"CONVERSION_METADATA")] + [meta]

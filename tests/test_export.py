@@ -257,11 +257,14 @@ def test_set_run_time_rewrites_only_the_settings(tmp_path, capsys):
                  "postfilter_sub_windows"):
         assert after.setting(name) == before.setting(name), name
     assert after.replace(run_time={}) == before.replace(run_time={})
+    # the old spec's buffer is reused, not left behind: rewriting twice does not grow the file
+    assert set_main([str(out), "--min-gain-db", "-31"]) == 0
+    assert abs(out.stat().st_size - src.stat().st_size) < 64
     a, b = TfliteDenoiserModel(src), TfliteDenoiserModel(out)
     x = np.random.default_rng(0).normal(size=a.input_shape).astype(np.float32)
     for _ in range(3):  # states carried too
         np.testing.assert_array_equal(a(x), b(x))
-    assert StreamDenoiser(out).min_gain_db == -30.0
+    assert StreamDenoiser(out).min_gain_db == -31.0
     # errors: a bad value or a file without a spec writes nothing; no change asked is refused
     assert set_main([str(src), "--min-gain-db", "5", "-o", str(tmp_path / "bad.tflite")]) == 1
     assert not (tmp_path / "bad.tflite").exists()
