@@ -65,11 +65,10 @@ class StreamDenoiser:
     len(input) + latency_samples.
 
     min_gain_db and postfilter default to the model's own settings (FROM_MODEL: its spec's
-    run_time, -20 dB and "wiener" for the bundled models and any file exported without
-    them); a number or None, and "wiener" or "none", override them.
-    min_gain_db caps the attenuation: the default -20 dB keeps the models from carving
-    into speech they are unsure of (on held-out noises it raised PESQ by ~0.15 and STOI by
-    ~0.02 for the CRNN, see runtime/models/MODEL_CARD.md); None removes the limit.
+    run_time: -30 dB and "wiener" for the bundled models, -20 dB and "wiener" for any file
+    exported without them); a number or None, and "wiener" or "none", override them.
+    min_gain_db caps the attenuation, which keeps the models from carving into speech they
+    are unsure of (runtime/models/MODEL_CARD.md has the limits measured); None removes it.
     postfilter="wiener" (the default) multiplies the model's gain, bin by bin, by the
     square root of the gain of a classical Wiener filter over minimum-statistics noise:
     the models leave slowly varying noise (hoods, fans, hum) in that a minimum tracker
