@@ -66,6 +66,8 @@ HOST_TOOLS = {"debootstrap": "debootstrap", "qemu-aarch64-static": "qemu-user-st
 BUILD_LIBS = ("libglib2.0-dev",)
 ROOTFS_PACKAGES = "python3,python3-venv,python3-pip,ca-certificates,libsndfile1"
 RUNTIME_REQUIREMENTS = ("numpy", "soundfile", "soxr", "ai-edge-litert", "tqdm")
+#: The [fast] extra: pinned in the guest too when installed here, so both frame paths are counted.
+FAST_REQUIREMENTS = ("numba", "llvmlite")
 GUEST_ENV = {"PYTHONPATH": "/opt/tiny-denoise", "PYTHONHASHSEED": "0", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
              "PATH": "/opt/venv/bin:/usr/bin:/bin", "HOME": "/root", "LANG": "C.UTF-8"}
 #: Guest address space QEMU reserves for counted runs (16 GiB: address space, not memory).
@@ -242,7 +244,17 @@ def host_pins() -> list[str]:
             pins.append(f"{name}=={metadata.version(name)}")
         except metadata.PackageNotFoundError:
             raise EmulationError(f"{name} is not installed here: pip install -e \".[runtime]\" first") from None
+    if fast_installed():
+        pins += [f"{name}=={metadata.version(name)}" for name in FAST_REQUIREMENTS]
     return pins
+
+
+def fast_installed() -> bool:
+    """The [fast] extra (numba) is installed here, so the guest gets it and both paths are counted."""
+    try:
+        return all(metadata.version(name) for name in FAST_REQUIREMENTS)
+    except metadata.PackageNotFoundError:
+        return False
 
 
 def project_files() -> list[str]:
@@ -356,16 +368,17 @@ def parse_marks(text: str) -> list[int]:
     return [int(line.split()[1]) for line in text.splitlines() if line.startswith("mark ")]
 
 
-def stage_counts(marks: list[int], models: list[str], frames: int) -> list[dict]:
+def stage_counts(marks: list[int], models: list[str], frames: int, paths=("numpy",)) -> list[dict]:
     """Per-frame instructions of each stage from benchmarks.frame_stages --marks' marks
-    (two per stage, stages in STAGES order, models in order)."""
-    need = 2 * len(STAGES) * len(models)
+    (two per stage, stages in STAGES order, models in order, each model's paths in order)."""
+    need = 2 * len(STAGES) * len(models) * len(paths)
     if len(marks) != need:
         raise EmulationError(f"expected {need} marks from benchmarks.frame_stages, got {len(marks)}")
     rows, it = [], iter(marks)
     for model in models:
-        per = {stage: (b - a) / frames for stage, (a, b) in zip(STAGES, zip(it, it))}
-        rows.append({"model": model, "instructions_per_frame": with_outside(per)})
+        for path in paths:
+            per = {stage: (b - a) / frames for stage, (a, b) in zip(STAGES, zip(it, it))}
+            rows.append({"model": model, "path": path, "instructions_per_frame": with_outside(per)})
     return rows
 
 
@@ -522,17 +535,19 @@ def emulate_locked(args, cpus) -> int:
         counts, spread = {}, {}
         if not args.skip_counts:
             names = [m.name for m in models]
+            paths = ("compiled", "numpy") if fast_installed() else ("numpy",)
             # the plugin QEMU runs Python itself: a shell or env in between would exec Python
             # through binfmt's uncounted QEMU
             cmd = ["/opt/venv/bin/python", "-m", "benchmarks.frame_stages", "--marks", "--frames",
-                   str(args.frames), *[f"/opt/tiny-denoise/runtime/models/{n}" for n in names]]
+                   str(args.frames), "--path", "both" if len(paths) == 2 else "numpy",
+                   *[f"/opt/tiny-denoise/runtime/models/{n}" for n in names]]
             for cpu in cpus:
                 runs = []
                 for k in range(args.repeat):
                     say(f"counting instructions on {cpu} (run {k + 1} of {args.repeat}) ...")
                     marks = counted(rootfs, cpu, cmd,
                                     f"/tmp/marks-{cpu}.txt", what=f"the counted run on {cpu}")
-                    runs.append(stage_counts(marks, names, args.frames))
+                    runs.append(stage_counts(marks, names, args.frames, paths))
                 counts[cpu] = runs[0]
                 if args.repeat > 1:
                     spread[cpu] = repeat_spread(runs)

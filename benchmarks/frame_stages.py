@@ -19,6 +19,9 @@ Each stage runs alone over the same frames of the example signal, after a warm-u
   overlap-add without the post-filter), ``block_model`` (the invokes with their tensor
   copies) and ``block_postfilter``: the steps of ``process`` on blocks of 64 frames, per frame.
 
+Each model is measured on both frame paths by default (``--path``): the compiled one
+(runtime.dsp_kernels, when numba is installed) and numpy alone.
+
 ``outside_invoke`` is ``frame`` minus ``invoke`` (and ``outside_invoke_chunk_4`` and
 ``_64`` the same for the chunked stages): the work around the model. Natively the numbers are microseconds per frame (this
 machine's timings move by about 30 % between runs: compare within one run). With
@@ -39,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
+from runtime.dsp import compiled_kernels, kernels_available
 from runtime.errors import DenoiseError
 from runtime.example_audio import noisy_example
 from runtime.stream import StreamDenoiser
@@ -46,6 +50,8 @@ from runtime.stream import StreamDenoiser
 #: The stages in the order they run (and their marks come).
 STAGES = ("frame", "chunk_4", "chunk_64", "frame_no_postfilter", "invoke", "analyze", "model_io", "postfilter",
           "synthesize", "block_analyze", "block_analyze_synthesize", "block_model", "block_postfilter")
+#: The frame paths --path can measure.
+PATHS = ("compiled", "numpy", "both")
 #: Hops per process() call of the chunked stages.
 CHUNKS = {"chunk_4": 4, "chunk_64": 64}
 #: A file descriptor no process here has open: writing to it fails at once, and the QEMU
@@ -60,10 +66,11 @@ def mark() -> None:
         pass
 
 
-def stage_loops(model_path: Path, frames: int, warmup: int):
-    """(stage, thunk over ``frames`` frames) for one model, every object built and warmed up."""
-    with_pf = StreamDenoiser(model_path)
-    without_pf = StreamDenoiser(model_path, postfilter="none")
+def stage_loops(model_path: Path, frames: int, warmup: int, compiled: bool | None = None):
+    """(stage, thunk over ``frames`` frames) for one model, every object built and warmed up;
+    ``compiled`` picks the frame path (runtime.dsp_kernels or numpy alone)."""
+    with_pf = StreamDenoiser(model_path, compiled=compiled)
+    without_pf = StreamDenoiser(model_path, postfilter="none", compiled=compiled)
     spec = with_pf.spec
     noisy, _ = noisy_example(spec.sample_rate, (frames + warmup + 1) * spec.hop / spec.sample_rate)
     hops = [noisy[i * spec.hop:(i + 1) * spec.hop].copy() for i in range(frames + warmup)]
@@ -80,9 +87,12 @@ def stage_loops(model_path: Path, frames: int, warmup: int):
         for hop in measured:
             with_pf.process_frame(hop)
 
-    chunked = StreamDenoiser(model_path)
-    for hop in run:
+    chunked = StreamDenoiser(model_path, compiled=compiled)
+    split = max(1, len(run) - 64)  # the last warm-up hops as one block: its code runs before the measuring
+    for hop in run[:split]:
         chunked.process(hop)
+    if run[split:]:
+        chunked.process(np.concatenate(run[split:]))
     signal = np.concatenate(measured)
 
     def chunks(size):
@@ -130,6 +140,8 @@ def stage_loops(model_path: Path, frames: int, warmup: int):
     block_masks = np.zeros((block, spec.n_bins), np.float32)
     model.run_block(features, block_masks)
     block_gains = np.zeros((block, spec.n_bins))
+    if wiener is not None:
+        wiener.update_block(block_mags, block_gains)
     block_out = np.zeros(block * spec.hop)
     repeats = max(1, frames // block)
 
@@ -159,13 +171,15 @@ def stage_loops(model_path: Path, frames: int, warmup: int):
     return [(name, loops[name]) for name in STAGES], spec
 
 
-def measure(model_path: Path, frames: int = 256, warmup: int = 100, marks: bool = False) -> dict:
+def measure(model_path: Path, frames: int = 256, warmup: int = 100, marks: bool = False,
+            compiled: bool | None = None) -> dict:
     """Per-frame microseconds of each stage (None under ``marks``, where the plugin counts).
     ``frames`` is a multiple of the 64-frame block."""
     if frames < 64 or frames % 64:
         raise DenoiseError(f"frames must be a multiple of 64 (the block), got {frames}")
-    loops, spec = stage_loops(model_path, frames, warmup)
-    result = {"model": model_path.name, "sample_rate": spec.sample_rate, "hop": spec.hop,
+    loops, spec = stage_loops(model_path, frames, warmup, compiled)
+    path = "compiled" if compiled_kernels(compiled) is not None else "numpy"
+    result = {"model": model_path.name, "path": path, "sample_rate": spec.sample_rate, "hop": spec.hop,
               "frames": frames, "stages": list(STAGES)}
     us = {}
     for name, loop in loops:
@@ -200,7 +214,7 @@ def markdown(rows, unit: str = "us_per_frame", label: str = "us per frame") -> s
         v = r[unit]
         cells = [f"{v[c]:.1f}" if unit == "us_per_frame" else f"{v[c] / 1e3:.0f}k" for c in cols]
         shares = [v["outside_invoke" if n == "frame" else f"outside_invoke_{n}"] / v["invoke"] for n in ratios]
-        lines.append(f"| {r['model']} | " + " | ".join(cells) + " | " + " | ".join(f"{x:.2f}x" for x in shares) + " |")
+        lines.append(f"| {r['model']} ({r.get('path', 'numpy')}) | " + " | ".join(cells) + " | " + " | ".join(f"{x:.2f}x" for x in shares) + " |")
     return "\n".join(lines)
 
 
@@ -213,8 +227,16 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=100, help="frames before measuring (default 100)")
     p.add_argument("--marks", action="store_true",
                    help="bracket each stage with marks for benchmarks/arm/insn_marks.c instead of timing it")
+    p.add_argument("--path", choices=PATHS, default=None,
+                   help="the frame path: compiled (runtime.dsp_kernels, needs numba), numpy, or both in "
+                        "one run (default: both when numba is installed, else numpy)")
     p.add_argument("--json", default=None, metavar="OUT", help="write the results here")
     args = p.parse_args(argv)
+    path = args.path or ("both" if kernels_available() else "numpy")
+    if path != "numpy" and not kernels_available():
+        print('error: --path compiled needs numba (pip install -e ".[fast]")', file=sys.stderr)
+        return 2
+    variants = {"both": (True, False), "compiled": (True,), "numpy": (False,)}[path]
     if args.frames < 64 or args.frames % 64 or args.warmup < 0:
         print("error: --frames must be a multiple of 64 and --warmup at least 0", file=sys.stderr)
         return 2
@@ -223,7 +245,8 @@ def main(argv=None) -> int:
         for model in args.models:
             if not Path(model).is_file():
                 raise DenoiseError(f"{model}: no such model file")
-            rows.append(measure(Path(model), args.frames, args.warmup, marks=args.marks))
+            for compiled in variants:
+                rows.append(measure(Path(model), args.frames, args.warmup, marks=args.marks, compiled=compiled))
     except DenoiseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from runtime.dsp import kernels_available
 from runtime.errors import DenoiseError
 from runtime.example_audio import noisy_example
 from runtime.model_file import count_constant_elements
@@ -46,10 +47,11 @@ def percentiles(samples_us) -> dict:
 
 
 def measure_model(path: Path, threads: int, seconds: float, warmup: int = 200,
-                  postfilter: str = FROM_MODEL, label: str | None = None) -> dict:
+                  postfilter: str = FROM_MODEL, label: str | None = None, compiled: bool | None = None) -> dict:
     """Invoke time and whole-frame (DSP, post-filter and model) time per frame through
-    StreamDenoiser."""
-    sd = StreamDenoiser(path, num_threads=threads, postfilter=postfilter)
+    StreamDenoiser, on the frame path ``compiled`` picks (default: compiled when numba is
+    installed)."""
+    sd = StreamDenoiser(path, num_threads=threads, postfilter=postfilter, compiled=compiled)
     spec = sd.spec
     noisy, _ = noisy_example(spec.sample_rate, max(seconds, 1.0))
     hop = spec.hop
@@ -78,7 +80,8 @@ def measure_model(path: Path, threads: int, seconds: float, warmup: int = 200,
     frames_per_s = spec.sample_rate / hop
     inv, whole = percentiles(invoke_us), percentiles(frame_us)
     return {
-        "model": label or path.name, "postfilter": sd.postfilter, "kind": spec.model_kind, "threads": threads, "backend": sd.backend,
+        "model": label or path.name, "postfilter": sd.postfilter,
+        "frame_path": "compiled" if sd.dsp.compiled else "numpy", "kind": spec.model_kind, "threads": threads, "backend": sd.backend,
         "sample_rate": spec.sample_rate, "hop": hop, "bytes": len(data),
         "parameters": int(info.get("parameters") or count_constant_elements(data)),
         "macs_per_frame": info.get("macs_per_frame"),
@@ -160,6 +163,9 @@ def main(argv=None) -> int:
     p.add_argument("--peer-root", default=str(DEFAULT_PEER_ROOT), metavar="DIR",
                    help="folder with the peers' model files (dtln/, gtcrn/; default ../shared/peers)")
     p.add_argument("--no-peer", action="store_true", help="same as --peers none")
+    p.add_argument("--path", choices=("compiled", "numpy", "both"), default=None,
+                   help="the frame path of our models: compiled (numba kernels, runtime.dsp_kernels), "
+                        "numpy, or both in the same run (default: compiled when numba is installed)")
     p.add_argument("--postfilter", choices=[*POSTFILTERS, FROM_MODEL, "both"], default=FROM_MODEL,
                    help="the runtime post-filter in the frame (default: each model's own, as "
                         "runtime.denoise); 'both' times each model with and without it")
@@ -178,14 +184,19 @@ def main(argv=None) -> int:
             if not Path(model).is_file():
                 raise DenoiseError(f"{model}: no such model file")
         peers = load_peers(peer_names, args.peer_root, note=lambda m: print(m, file=sys.stderr))
+        if args.path in ("compiled", "both") and not kernels_available():
+            raise DenoiseError('--path compiled needs numba: pip install -e ".[fast]"')
+        paths = {"both": (True, False), "compiled": (True,), "numpy": (False,), None: (None,)}[args.path]
         jobs = []  # (key, thunk): ours and the peers interleaved in every round
         for model in args.models:
             for t in threads:
                 for pf in (POSTFILTERS if args.postfilter == "both" else (args.postfilter,)):
-                    label = Path(model).name + (" (no post-filter)" if args.postfilter == "both"
-                                                and pf == "none" else "")
-                    jobs.append((label, t, lambda m=model, t=t, pf=pf, label=label: measure_model(
-                        Path(m), t, args.seconds, postfilter=pf, label=label)))
+                    for compiled in paths:
+                        label = Path(model).name + (" (no post-filter)" if args.postfilter == "both"
+                                                    and pf == "none" else "")
+                        label += {True: " (compiled)", False: " (numpy)"}[compiled] if args.path == "both" else ""
+                        jobs.append((label, t, lambda m=model, t=t, pf=pf, label=label, c=compiled: measure_model(
+                            Path(m), t, args.seconds, postfilter=pf, label=label, compiled=c)))
         ours = len(jobs)
         for i, peer in enumerate(peers):  # place each peer between our models
             jobs.insert(min(ours, i + 1) + i, (peer.label, 1, lambda peer=peer: measure_peer(peer, args.seconds)))
@@ -197,8 +208,10 @@ def main(argv=None) -> int:
     except DenoiseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    frame_paths = sorted({r["frame_path"] for r in rows if "frame_path" in r})
     print(f"CPU: {cpu_description()} ({platform.machine()}), Python {platform.python_version()}, "
-          f"{args.seconds:g} s of audio per measurement, {args.rounds} round(s), median round shown")
+          f"{args.seconds:g} s of audio per measurement, {args.rounds} round(s), median round shown, "
+          f"frame path: {' and '.join(frame_paths) or 'n/a'}")
     print(markdown([r for r in rows if r["kind"] != "peer"]))
     print()
     print(compute_markdown(rows))

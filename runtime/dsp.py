@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import SpecError
+import importlib.util
+import os
+
+from .errors import DenoiseError, SpecError
 from .spec import FeatureSpec
 
 
@@ -152,6 +155,32 @@ def apply_output(spectra: np.ndarray, model_out: np.ndarray, spec: FeatureSpec,
 
 # ---------------------------------------------------------------- streaming (per frame)
 
+#: TINY_DENOISE_COMPILED=0 keeps new frame processors and post-filters on numpy alone.
+COMPILED_SWITCH = "TINY_DENOISE_COMPILED"
+
+
+def kernels_available() -> bool:
+    """numba is installed (the [fast] extra), so runtime.dsp_kernels can be compiled."""
+    return importlib.util.find_spec("numba") is not None
+
+
+def compiled_kernels(requested: bool | None = None):
+    """runtime.dsp_kernels when the frame path is to be compiled, else None: ``requested``
+    when given (True without numba is refused), by default whenever numba is installed and
+    TINY_DENOISE_COMPILED is not 0. Imported here, on first use, so that ``import runtime``
+    never pays numba's import."""
+    if requested is None:
+        switched_off = os.environ.get(COMPILED_SWITCH, "1").strip().lower() in ("0", "false", "no", "off")
+        requested = kernels_available() and not switched_off
+    elif requested and not kernels_available():
+        raise DenoiseError('the compiled frame path needs numba: pip install -e ".[fast]"')
+    if not requested:
+        return None
+    from . import dsp_kernels
+
+    return dsp_kernels
+
+
 def _fast_rfft():
     """numpy's pocketfft ufunc for even lengths: the same numbers as np.fft.rfft without
     its Python wrapper (5 us instead of 10 us per 256-point frame here). Falls back to the
@@ -206,12 +235,14 @@ class WienerGain:
     (U-1)/U and 1 of ``window_s``). ``warmup_frames`` first frames pass with gain 1 and
     stay out of the statistics: a stream's first frames are partly the zeros before its
     first sample, and their tiny power would pass for the noise floor for a whole window.
-    Call ``update(magnitude)`` once per frame, in order.
+    Call ``update(magnitude)`` once per frame, in order. ``compiled`` (default: when numba
+    is installed, runtime.dsp_kernels) runs each update as one compiled call.
     """
 
     def __init__(self, spec: FeatureSpec, *, alpha_dd: float = 0.98, smooth: float = 0.8,
                  window_s: float = 1.5, bias: float = 1.5, floor_db: float = -15.0,
-                 sub_windows: int | None = None, warmup_frames: int = 0, exponent: float = 1.0):
+                 sub_windows: int | None = None, warmup_frames: int = 0, exponent: float = 1.0,
+                 compiled: bool | None = None):
         span = max(1, int(window_s * spec.sample_rate / spec.hop))
         slots = span if sub_windows is None else max(1, min(int(sub_windows), span))
         self._frames_per_slot = -(-span // slots)
@@ -222,15 +253,34 @@ class WienerGain:
         bins = spec.n_bins
         self._slots = np.full((slots, bins), np.inf)
         self._power = np.zeros(bins)
-        self._smoothed = np.zeros(bins)
         self._noise = np.zeros(bins)
-        self._others = np.zeros(bins)
         self._prior = np.zeros(bins)
         self._post = np.zeros(bins)
-        self._prev_clean = np.zeros(bins)
-        self.gain = np.zeros(bins)
-        self._factor = np.zeros(bins)
+        # what the recursion carries, as rows of one array (one argument for the kernels)
+        self._state = np.zeros((5, bins))
+        self._smoothed, self._others, self._prev_clean, self.gain, self._factor = self._state
+        self._kernels = compiled_kernels(compiled)
+        self.compiled = self._kernels is not None
+        # frames seen, warm-up frames left, frames per slot: an array the kernels update
+        self._counters = np.array([0, 0, self._frames_per_slot], np.int64)
+        self._params = np.array([self.smooth, self.bias, self.alpha_dd, self.floor, self.exponent])
         self.reset()
+
+    @property
+    def _t(self) -> int:
+        return int(self._counters[0])
+
+    @_t.setter
+    def _t(self, value: int) -> None:
+        self._counters[0] = value
+
+    @property
+    def _warmup(self) -> int:
+        return int(self._counters[1])
+
+    @_warmup.setter
+    def _warmup(self, value: int) -> None:
+        self._counters[1] = value
 
     @property
     def settings(self) -> tuple:
@@ -247,6 +297,9 @@ class WienerGain:
     def update(self, magnitude: np.ndarray) -> np.ndarray:
         """The gain (bins,) for this frame's noisy magnitude, to the power ``exponent``; a
         buffer reused next frame."""
+        if self.compiled:
+            self._kernels.wiener_frame(magnitude, self._slots, self._state, self._counters, self._params)
+            return self._factor
         p, sm = self._power, self._smoothed
         np.multiply(magnitude, magnitude, out=p)
         if self._warmup:
@@ -298,7 +351,11 @@ class WienerGain:
         """``update`` for consecutive frames (K, bins) at once, into ``out`` (K, bins): the
         same gains (to rounding) with the linear parts vectorised over the frames. Only the
         decision-directed recursion, which depends on the previous frame's gain, is a loop,
-        of seven small calls a frame instead of about twenty."""
+        of seven small calls a frame instead of about twenty. Compiled, it is the frame
+        update looped over the rows: the same numbers as frame by frame, exactly."""
+        if self.compiled:
+            self._kernels.wiener_rows(magnitudes, self._slots, self._state, out, self._counters, self._params)
+            return out
         k_all = len(magnitudes)
         skip = min(self._warmup, k_all)
         if skip:
@@ -375,7 +432,7 @@ class WienerGain:
         return buf[:k]
 
 
-def postfilter_wiener(spec: FeatureSpec) -> WienerGain:
+def postfilter_wiener(spec: FeatureSpec, compiled: bool | None = None) -> WienerGain:
     """The runtime post-filter with the spec's settings (runtime.spec.RUN_TIME_DEFAULTS
     unless the model says otherwise): a power of a Wiener gain (the square root, a -20 dB
     floor, eight sub-window minima over 1.5 s by default; the frames that hold the stream's
@@ -387,7 +444,7 @@ def postfilter_wiener(spec: FeatureSpec) -> WienerGain:
                       window_s=spec.setting("postfilter_window_s"),
                       sub_windows=spec.setting("postfilter_sub_windows"),
                       warmup_frames=spec.n_fft // spec.hop - 1,
-                      exponent=spec.setting("postfilter_exponent"))
+                      exponent=spec.setting("postfilter_exponent"), compiled=compiled)
 
 
 def postfilter_gains(magnitude: np.ndarray, spec: FeatureSpec) -> np.ndarray:
@@ -403,7 +460,8 @@ def postfilter_gains(magnitude: np.ndarray, spec: FeatureSpec) -> np.ndarray:
 class FrameProcessor:
     """Frame-by-frame analysis, features, context and synthesis with preallocated buffers.
 
-    Call ``analyze(hop_samples)`` then ``synthesize(model_out)`` once per hop. The results
+    Call ``analyze(hop_samples)`` then ``synthesize(model_out)`` once per hop; ``min_gain``
+    and ``postfilter`` are fixed at construction. The results
     equal the offline functions above (the tests check it). Per frame nothing is
     allocated and few numpy calls are made, since at n_fft = 256 their fixed cost, not
     arithmetic, dominates:
@@ -413,15 +471,21 @@ class FrameProcessor:
     * analysis and synthesis are numpy's own rfft and irfft (float64, the offline path's
       numbers), called as ufuncs into preallocated buffers;
     * features are written straight into the newest column of ``context``, the model
-      input for context models (time ascending, last column = current frame).
+      input for context models (time ascending, last column = current frame);
+    * with ``compiled`` (default: when numba is installed) a frame is three calls of
+      runtime.dsp_kernels' loops (analysis, post-filter, synthesis; with the FFTs inside
+      them for power-of-two n_fft, beside numpy's pocketfft otherwise) instead of about
+      forty numpy calls, to the same numbers within rounding.
     """
 
     _STRIP = 128  # frames between strip rewinds
     #: Frames processed together by ``analyze_block``/``synthesize_block`` at most.
     BLOCK = 64
 
-    def __init__(self, spec: FeatureSpec, min_gain: float = 0.0, postfilter: WienerGain | None = None):
+    def __init__(self, spec: FeatureSpec, min_gain: float = 0.0, postfilter: WienerGain | None = None,
+                 compiled: bool | None = None):
         self.spec = spec
+        self._kernels = compiled_kernels(compiled)
         self.min_gain = float(min_gain)
         self.postfilter = postfilter
         n, hop, bins = spec.n_fft, spec.hop, spec.n_bins
@@ -450,6 +514,24 @@ class FrameProcessor:
         self._synth = np.zeros(n)
         self._mask = np.zeros(bins)
         self.output = np.zeros(hop)
+        # compiled and n a power of two: a frame is one analysis call and one synthesis call
+        # (the post-filter inside it when it is compiled too), their fixed arguments bound here
+        self._analysis_args = self._synthesis_args = None
+        compiled_postfilter = postfilter is None or postfilter.compiled
+        if self._kernels is not None and n >= 4 and n & (n - 1) == 0 and compiled_postfilter:
+            fft = (np.zeros(n // 2, np.complex128), *self._kernels.fft_tables(n))
+            self._analysis_args = (self._in, self._window, self._windowed, *fft, self.spectrum, float(spec.log_eps),
+                                   self._inv_std, self._mean_scaled, self.magnitude, self.context)
+            wiener = postfilter if postfilter is not None else WienerGain(spec, compiled=False)
+            self._synthesis_args = (self.spectrum, self.magnitude, wiener._slots, wiener._state, wiener._counters,
+                                    wiener._params, postfilter is not None, spec.output_kind == "magnitude",
+                                    self.min_gain, self._out_spec, *fft, self._synth, self._window, self._ola,
+                                    self._gain, self.output)
+
+    @property
+    def compiled(self) -> bool:
+        """The frame runs runtime.dsp_kernels' compiled loops."""
+        return self._kernels is not None
 
     def reset(self) -> None:
         for buf in (self._in, self._ola, self.context):
@@ -472,6 +554,16 @@ class FrameProcessor:
     def analyze(self, hop_samples: np.ndarray) -> None:
         """Take ``hop`` new samples; update spectrum, magnitude, features and context."""
         n, hop, pos = self.spec.n_fft, self.spec.hop, self._pos
+        kernels = self._kernels
+        if self._analysis_args is not None:
+            kernels.analyze_frame(hop_samples, pos, *self._analysis_args)
+            return
+        if kernels is not None:
+            kernels.window_frame(self._in, pos, hop_samples, self._window, self._windowed)
+            self._rfft(self._windowed, self.spectrum)
+            kernels.magnitude_features(self.spectrum, self.spec.log_eps, self._inv_std, self._mean_scaled,
+                                       self.magnitude, self.context)
+            return
         self._in[pos + n - hop:pos + n] = hop_samples
         np.multiply(self._in[pos:pos + n], self._window, out=self._windowed)
         self._rfft(self._windowed, self.spectrum)
@@ -592,8 +684,23 @@ class FrameProcessor:
     def synthesize(self, model_out: np.ndarray) -> np.ndarray:
         """Apply the model output (bins,) to the current spectrum and return ``hop`` final
         samples, in a buffer reused by the next call."""
+        kernels = self._kernels
+        if kernels is not None and model_out.ndim != 1:
+            model_out = model_out.reshape(-1)
+        if self._synthesis_args is not None:
+            kernels.synthesize_frame(model_out, self._pos, *self._synthesis_args)
+            self._advance()
+            return self.output
         n, hop, pos = self.spec.n_fft, self.spec.hop, self._pos
         factor = None if self.postfilter is None else self.postfilter.update(self.magnitude)
+        if kernels is not None:
+            kernels.apply_gain(self.spectrum, model_out, self.magnitude, self._mask if factor is None else factor,
+                               factor is not None, self.spec.output_kind == "magnitude", self.min_gain,
+                               self._out_spec)
+            self._irfft(self._out_spec, self._synth)
+            kernels.overlap_add(self._synth, self._window, self._ola, pos, self._gain, self.output)
+            self._advance()
+            return self.output
         gain = self._spectral_gain(model_out, self.magnitude, factor, self._mask)
         np.multiply(self.spectrum, gain, out=self._out_spec)
         self._irfft(self._out_spec, self._synth)

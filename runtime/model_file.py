@@ -177,11 +177,12 @@ class _Port:
         self._buffer = np.zeros(self.shape, self.dtype)
         self._float = np.zeros(self.shape, np.float32)
         self._out = np.zeros(self.shape, np.float32)
+        self._reader = None
 
     def set(self, interp, values) -> None:
         """values: an array of this port's shape (or its size) as float."""
         if not self.quantized:
-            interp.set_tensor(self.index, np.reshape(values, self.shape))
+            interp.set_tensor(self.index, values if values.shape == self.shape else np.reshape(values, self.shape))
             return
         self.quantize(np.reshape(values, self.shape), self._buffer, scratch=self._float)
         interp.set_tensor(self.index, self._buffer)
@@ -214,7 +215,9 @@ class _Port:
     def get(self, interp) -> np.ndarray:
         """The tensor as float32: a view into the interpreter (float) valid until the next
         invoke, or a reused buffer (quantized)."""
-        raw = interp.tensor(self.index)()
+        if self._reader is None:  # the documented zero-copy reader, made once
+            self._reader = interp.tensor(self.index)
+        raw = self._reader()
         return self.dequantize(raw, self._out) if self.quantized else raw
 
 
@@ -287,6 +290,9 @@ class TfliteDenoiserModel:
         # int8 on the same scale) or through a 256-entry table equal to dequantising and
         # requantising it (int8 on different scales)
         self._state_tables = [_requantize_table(pout, pin) for pin, pout in self._states]
+        # per state: (input index, the documented zero-copy reader of the output tensor, table,
+        # scratch, zeros), built once so a frame makes only the calls it needs
+        self._state_feeds = None
         self._state_scratch = [np.zeros(pin.shape, pin.dtype) for pin, _ in self._states]
         self._zero_states = [pin.quantize(np.zeros(pin.shape, np.float32), np.zeros(pin.shape, pin.dtype))
                              for pin, _ in self._states]
@@ -308,15 +314,19 @@ class TfliteDenoiserModel:
     def _feed_states(self) -> None:
         """The previous frame's state outputs into the state inputs (zeros after reset)."""
         interp = self.interpreter
-        for (pin, pout), table, scratch, zeros in zip(self._states, self._state_tables,
-                                                         self._state_scratch, self._zero_states):
+        if self._state_feeds is None:
+            self._state_feeds = [(pin.index, interp.tensor(pout.index), table, scratch, zeros)
+                                 for (pin, pout), table, scratch, zeros in zip(
+                                     self._states, self._state_tables, self._state_scratch, self._zero_states)]
+        set_tensor = interp.set_tensor
+        for index, read, table, scratch, zeros in self._state_feeds:
             if self._fresh:
-                interp.set_tensor(pin.index, zeros)
+                set_tensor(index, zeros)
             elif table is None:
-                interp.set_tensor(pin.index, interp.tensor(pout.index)())
+                set_tensor(index, read())
             else:
-                np.take(table, interp.tensor(pout.index)().view(np.uint8), out=scratch)
-                interp.set_tensor(pin.index, scratch)
+                np.take(table, read().view(np.uint8), out=scratch)
+                set_tensor(index, scratch)
         self._fresh = False
 
     def invoke(self) -> None:

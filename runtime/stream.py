@@ -78,10 +78,13 @@ class StreamDenoiser:
     sample_rate, when given, picks the bundled model when none is named (the 16 kHz one
     for 16 kHz, the 8 kHz one for 8 kHz) and is checked against the model's: a stream is
     not resampled (runtime.denoise and runtime.denoise_file resample whole files).
+    compiled: the frame path's arithmetic as numba kernels (runtime.dsp_kernels); by default
+    whenever numba is installed, False for numpy alone.
     """
 
     def __init__(self, model_path=None, num_threads: int = 1, *, min_gain_db: float | str | None = FROM_MODEL,
-                 postfilter: str | None = FROM_MODEL, sample_rate: int | None = None):
+                 postfilter: str | None = FROM_MODEL, sample_rate: int | None = None,
+                 compiled: bool | None = None):
         self.model = load_model(model_path, num_threads, sample_rate)
         self.spec = self.model.spec
         if sample_rate is not None and int(sample_rate) != self.spec.sample_rate:
@@ -98,8 +101,8 @@ class StreamDenoiser:
         if postfilter not in POSTFILTERS:
             raise ModelError(f"postfilter must be one of {POSTFILTERS}, got {postfilter!r}")
         self.postfilter = postfilter
-        wiener = postfilter_wiener(self.spec) if postfilter == "wiener" else None
-        self.dsp = FrameProcessor(self.spec, min_gain=min_gain, postfilter=wiener)
+        wiener = postfilter_wiener(self.spec, compiled) if postfilter == "wiener" else None
+        self.dsp = FrameProcessor(self.spec, min_gain=min_gain, postfilter=wiener, compiled=compiled)
         # the model input is a view of the DSP's context buffer, shaped once
         self.model_input = self.dsp.context.reshape(self.model.input_shape)
         self._hop = self.spec.hop

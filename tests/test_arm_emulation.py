@@ -56,6 +56,18 @@ def test_marks_bracket_each_stage_in_the_order_the_host_reads_them(monkeypatch):
     assert per["outside_invoke_chunk_64"] == per["chunk_64"] - per["invoke"]
     with pytest.raises(arm_emulation.EmulationError, match=f"expected {len(counts)} marks"):
         arm_emulation.stage_counts(counts[:-2], models, frames=12)
+    # both frame paths: each model's compiled run, then its numpy one
+    both = arm_emulation.stage_counts(counts, models[:1], frames=12, paths=("compiled", "numpy"))
+    assert [(r["model"], r["path"]) for r in both] == [(models[0], "compiled"), (models[0], "numpy")]
+    assert both[1]["instructions_per_frame"]["frame"] == rows[1]["instructions_per_frame"]["frame"]
+
+
+def test_frame_stages_measures_each_frame_path_it_is_asked_for(capsys):
+    paths = ["numpy", "compiled"] if frame_stages.kernels_available() else ["numpy"]
+    assert frame_stages.main([str(MODELS_DIR / "crnn_int8.tflite"), "--frames", "64", "--warmup", "4",
+                              "--path", "both" if len(paths) == 2 else "numpy"]) == 0
+    table = capsys.readouterr().out
+    assert all(f"crnn_int8.tflite ({p})" in table for p in paths)
 
 
 def test_mark_is_harmless_without_the_plugin(capfd):

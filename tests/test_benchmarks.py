@@ -193,6 +193,23 @@ def test_latency_postfilter_both_times_each_model_with_and_without_it(stored_mod
     assert rows[f"{model.name} (no post-filter)"]["postfilter"] == "none"
 
 
+def test_latency_times_each_frame_path_it_is_asked_for(stored_models, tmp_path, capsys):
+    from runtime.dsp import kernels_available
+
+    model = stored_models[("crnn", "int8")]
+    out = tmp_path / "lat.json"
+    args = [str(model), "--seconds", "1", "--rounds", "1", "--no-peer", "--json", str(out)]
+    if not kernels_available():
+        assert latency.main([*args, "--path", "compiled"]) == 1
+        assert "needs numba" in capsys.readouterr().err
+        return
+    assert latency.main([*args, "--path", "both"]) == 0
+    rows = {r["model"]: r for r in json.loads(out.read_text())["results"]}
+    assert {name: r["frame_path"] for name, r in rows.items()} == {
+        f"{model.name} (compiled)": "compiled", f"{model.name} (numpy)": "numpy"}
+    assert "frame path: compiled and numpy" in capsys.readouterr().out
+
+
 @needs_metrics
 def test_operating_point_ranks_grids_by_their_oracle_mask_and_cost(tmp_path, capsys):
     import soundfile as sf

@@ -1,4 +1,5 @@
 """python -m runtime.denoise: files and folders in, same format out; bad input never writes."""
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -43,6 +44,20 @@ def test_postfilter_none_plays_the_model_alone(model, tmp_path, rng):
         energy[mode] = float(np.sum(y[8000 * 2:] ** 2))
     assert energy["wiener"] < 0.5 * energy["none"]
     assert cli(src, "-o", tmp_path / "x.wav", "--postfilter", "spectral").returncode == 2
+
+
+@pytest.mark.skipif(importlib.util.find_spec("numba") is None, reason="numba is not installed (the [fast] extra)")
+def test_compiled_frame_path_writes_the_same_audio(model, tmp_path, rng):
+    src = tmp_path / "in.wav"
+    sf.write(src, rng.standard_normal(8000 * 2) * 0.1, 8000, subtype="FLOAT")
+    outputs = []
+    for flags in ((), ("--compiled",)):
+        out = tmp_path / f"out{len(flags)}.wav"
+        res = cli(src, "-o", out, "--model", model, "--verbose", *flags)
+        assert res.returncode == 0, res.stderr
+        assert f"frame path: {'compiled' if flags else 'numpy'}" in res.stderr
+        outputs.append(sf.read(out)[0])
+    assert np.max(np.abs(outputs[0] - outputs[1])) < 1e-6
 
 
 def test_high_band_drop_returns_band_limited_audio(model, tmp_path, rng):

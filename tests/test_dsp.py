@@ -2,8 +2,13 @@ import numpy as np
 import pytest
 
 from runtime import dsp
-from runtime.errors import SpecError
+from runtime.errors import DenoiseError, SpecError
 from runtime.spec import preset
+
+#: Both frame paths: numpy alone, and runtime.dsp_kernels' compiled one where numba is installed.
+FRAME_PATHS = [pytest.param(False, id="numpy"),
+               pytest.param(True, id="compiled", marks=pytest.mark.skipif(
+                   not dsp.kernels_available(), reason="numba is not installed (the [fast] extra)"))]
 
 
 @pytest.mark.parametrize("name", ["paper8k", "seed16k"])
@@ -23,8 +28,8 @@ def test_window_is_periodic_hamming():
     assert w[0] == pytest.approx(0.08) and w[128] == pytest.approx(1.0)
 
 
-def _run_frames(spec, x, mask_fn):
-    fp = dsp.FrameProcessor(spec)
+def _run_frames(spec, x, mask_fn, compiled=False):
+    fp = dsp.FrameProcessor(spec, compiled=compiled)
     n = dsp.frame_count(len(x), spec)
     padded = np.zeros(n * spec.hop)
     padded[:len(x)] = x
@@ -38,12 +43,13 @@ def _run_frames(spec, x, mask_fn):
     return np.array(spectra), np.array(feats), np.array(ctx), np.concatenate(out)
 
 
-def test_frame_processor_equals_offline_functions(rng):
+@pytest.mark.parametrize("compiled", FRAME_PATHS)
+def test_frame_processor_equals_offline_functions(compiled, rng):
     spec = preset("paper8k", feature_mean=list(rng.normal(size=129)),
                   feature_std=list(rng.uniform(0.5, 2, 129)))
     x = rng.standard_normal(3000) * 0.1
     masks = rng.uniform(0, 1, (dsp.frame_count(len(x), spec), spec.n_bins))
-    spectra, feats, ctx, out = _run_frames(spec, x, lambda i: masks[i])
+    spectra, feats, ctx, out = _run_frames(spec, x, lambda i: masks[i], compiled)
     ref = dsp.stft(x, spec)
     # the frame path computes in float32: agree to float32 rounding
     assert np.max(np.abs(spectra - ref)) < 1e-5 * np.max(np.abs(ref))
@@ -124,12 +130,13 @@ def test_wiener_gain_removes_steady_noise_passes_a_tone_and_forgets_old_noise(su
     assert np.all(gains[:3] == 1.0)  # the frames with the leading zeros pass untouched
 
 
-def test_frame_processor_applies_the_postfilter_factor_to_the_mask(rng):
+@pytest.mark.parametrize("compiled", FRAME_PATHS)
+def test_frame_processor_applies_the_postfilter_factor_to_the_mask(compiled, rng):
     spec = preset("paper8k")
     x = rng.standard_normal(6000) * 0.1
     x[2000:3000] += np.sin(np.arange(1000) * 0.5)
     masks = rng.uniform(0, 1, (dsp.frame_count(len(x), spec), spec.n_bins))
-    fp = dsp.FrameProcessor(spec, min_gain=0.05, postfilter=dsp.postfilter_wiener(spec))
+    fp = dsp.FrameProcessor(spec, min_gain=0.05, postfilter=dsp.postfilter_wiener(spec, compiled), compiled=compiled)
     n = dsp.frame_count(len(x), spec)
     padded = np.zeros(n * spec.hop)
     padded[:len(x)] = x
@@ -138,7 +145,7 @@ def test_frame_processor_applies_the_postfilter_factor_to_the_mask(rng):
         fp.analyze(padded[i * spec.hop:(i + 1) * spec.hop])
         out.append(fp.synthesize(masks[i]).copy())
     ref = dsp.stft(x, spec)
-    wiener = dsp.postfilter_wiener(spec)
+    wiener = dsp.postfilter_wiener(spec, compiled=False)
     g = np.stack([wiener.update(np.abs(f)).copy() for f in ref])
     # the offline gains that training puts in its loss are the stream's, frame for frame
     assert np.max(np.abs(dsp.postfilter_gains(np.abs(ref), spec) - g)) < 1e-6
@@ -151,15 +158,18 @@ def test_frame_processor_applies_the_postfilter_factor_to_the_mask(rng):
     assert np.max(np.abs(np.concatenate(out)[L:L + len(x)] - expect)) < 1e-5
 
 
+@pytest.mark.parametrize("compiled", FRAME_PATHS)
 @pytest.mark.parametrize("sub_windows,exponent", [(None, 1.0), (8, 0.5), (4, 0.3)])
-def test_wiener_gain_in_blocks_equals_frame_by_frame(sub_windows, exponent, rng):
+def test_wiener_gain_in_blocks_equals_frame_by_frame(sub_windows, exponent, compiled, rng):
     """update_block over any split of the frames gives update's gains: slot changes inside
-    a block, blocks shorter than the warm-up, one-frame blocks."""
+    a block, blocks shorter than the warm-up, one-frame blocks; on both paths, which agree."""
     spec = preset("paper8k")
     mags = np.abs(rng.standard_normal((500, spec.n_bins))) * np.linspace(0.05, 2.0, 500)[:, None]
-    frame_wise = dsp.WienerGain(spec, sub_windows=sub_windows, warmup_frames=3, exponent=exponent)
+    frame_wise = dsp.WienerGain(spec, sub_windows=sub_windows, warmup_frames=3, exponent=exponent, compiled=compiled)
     ref = np.stack([frame_wise.update(m).copy() for m in mags])
-    blocked = dsp.WienerGain(spec, sub_windows=sub_windows, warmup_frames=3, exponent=exponent)
+    numpy_ref = dsp.WienerGain(spec, sub_windows=sub_windows, warmup_frames=3, exponent=exponent, compiled=False)
+    assert np.max(np.abs(ref - np.stack([numpy_ref.update(m).copy() for m in mags]))) < 1e-12
+    blocked = dsp.WienerGain(spec, sub_windows=sub_windows, warmup_frames=3, exponent=exponent, compiled=compiled)
     out, i = np.zeros_like(mags), 0
     for k in (2, 1, 64, 5, 100, 23, 1, 304):
         blocked.update_block(mags[i:i + k], out[i:i + k])
@@ -167,3 +177,38 @@ def test_wiener_gain_in_blocks_equals_frame_by_frame(sub_windows, exponent, rng)
     assert i == len(mags)
     assert np.max(np.abs(out - ref)) < 1e-12
     assert np.all(out[:3] == 1.0)
+
+
+@pytest.mark.skipif(not dsp.kernels_available(), reason="numba is not installed (the [fast] extra)")
+@pytest.mark.parametrize("output_kind,context", [("mask", 8), ("magnitude", 1)])
+def test_compiled_frame_path_gives_the_numpy_paths_numbers(output_kind, context, rng):
+    """Features, context, magnitude and output of the kernels equal numpy's to rounding,
+    with the post-filter and the attenuation limit on, for mask and magnitude outputs."""
+    spec = preset("paper8k", output_kind=output_kind, context_frames=context,
+                  feature_mean=list(rng.normal(size=129)), feature_std=list(rng.uniform(0.5, 2, 129)))
+    paths = [dsp.FrameProcessor(spec, min_gain=0.03, postfilter=dsp.postfilter_wiener(spec, c), compiled=c)
+             for c in (False, True)]
+    assert [p.compiled for p in paths] == [False, True]
+    x = rng.standard_normal(40 * spec.hop) * 0.1
+    for i in range(40):
+        outputs = []
+        model_out = rng.uniform(0, 1.2, spec.n_bins).astype(np.float32)
+        for p in paths:
+            p.analyze(x[i * spec.hop:(i + 1) * spec.hop])
+            outputs.append(p.synthesize(model_out).copy())
+        numpy_path, compiled = paths
+        assert np.array_equal(numpy_path.context, compiled.context)
+        assert np.max(np.abs(numpy_path.magnitude - compiled.magnitude)) < 1e-12
+        assert np.max(np.abs(outputs[0] - outputs[1])) < 1e-12
+
+
+def test_the_compiled_path_follows_the_switch_and_says_what_it_needs(monkeypatch):
+    monkeypatch.setenv(dsp.COMPILED_SWITCH, "0")
+    assert dsp.compiled_kernels() is None and not dsp.FrameProcessor(preset("paper8k")).compiled
+    assert not dsp.WienerGain(preset("paper8k")).compiled
+    monkeypatch.delenv(dsp.COMPILED_SWITCH)
+    assert (dsp.compiled_kernels() is not None) == dsp.kernels_available()
+    monkeypatch.setattr(dsp, "kernels_available", lambda: False)
+    assert dsp.compiled_kernels() is None
+    with pytest.raises(DenoiseError, match=r"needs numba: pip install"):
+        dsp.FrameProcessor(preset("paper8k"), compiled=True)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from runtime import StreamDenoiser, denoise, preset
+from runtime.dsp import kernels_available
 from runtime.errors import AudioError, ModelError
 from runtime.model_file import IdentityModel
 
@@ -136,9 +137,11 @@ def test_streaming_ten_minutes_does_not_grow_memory(stored_models):
     assert peak - base < 1024 * 1024  # the 1 s output array plus transients, never more
 
 
-def test_frame_path_allocates_no_new_arrays_in_steady_state(stored_models):
+@pytest.mark.parametrize("compiled", [pytest.param(False, id="numpy"), pytest.param(True, id="compiled", marks=pytest.mark.skipif(
+    not kernels_available(), reason="numba is not installed (the [fast] extra)"))])
+def test_frame_path_allocates_no_new_arrays_in_steady_state(compiled, stored_models):
     path = stored_models[("crnn", "int8")]
-    sd = StreamDenoiser(path)
+    sd = StreamDenoiser(path, compiled=compiled)
     frame = np.random.default_rng(0).standard_normal(sd.spec.hop)
     for _ in range(50):
         sd.process_frame(frame)
@@ -214,3 +217,24 @@ def test_blocks_of_frames_equal_frame_by_frame_even_when_mixed(kind, weights, st
     got = np.concatenate(parts)
     assert got.shape == ref.shape
     assert np.max(np.abs(got - ref)) < 1e-9
+
+
+@pytest.mark.skipif(not kernels_available(), reason="numba is not installed (the [fast] extra)")
+@pytest.mark.parametrize("kind,weights", [("cr-ced", "int8"), ("crnn", "int8"), ("crnn", "float32")])
+def test_compiled_and_numpy_frame_paths_give_the_same_stream(kind, weights, stored_models, rng):
+    """The kernels change how the frame is computed, not what: frame by frame and in blocks
+    the two paths agree to rounding, through the models' int8 input steps too."""
+    path = stored_models[(kind, weights)]
+    x = rng.standard_normal(8000 * 3) * 0.1
+    x[8000:12000] += 0.5 * np.sin(np.arange(4000) * 0.3)
+    numpy_path, compiled = StreamDenoiser(path, compiled=False), StreamDenoiser(path, compiled=True)
+    assert compiled.dsp.compiled and compiled.dsp.postfilter.compiled
+    assert not numpy_path.dsp.compiled and not numpy_path.dsp.postfilter.compiled
+    hop = numpy_path.spec.hop
+    split = 8000 - 8000 % hop
+
+    def run(sd):  # the first second frame by frame, then blocks
+        parts = [sd.process_frame(x[i:i + hop]).copy() for i in range(0, split, hop)]
+        return np.concatenate(parts + [sd.process(x[split:]), sd.flush()])
+    a, b = run(numpy_path), run(compiled)
+    assert a.shape == b.shape and np.max(np.abs(a - b)) < 1e-9
