@@ -82,6 +82,8 @@ def stage_loops(model_path: Path, frames: int, warmup: int, compiled: bool | Non
     wiener = with_pf.dsp.postfilter
     mask = np.array(model(without_pf.model_input), copy=True)
     magnitude = dsp.magnitude.copy()
+    if wiener is not None:  # the compiled frame runs the post-filter inside the synthesis call, so
+        wiener.update(magnitude)  # its own update must be loaded here, not in the measured stage
 
     def frame():
         for hop in measured:

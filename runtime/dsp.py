@@ -685,12 +685,14 @@ class FrameProcessor:
         """Apply the model output (bins,) to the current spectrum and return ``hop`` final
         samples, in a buffer reused by the next call."""
         kernels = self._kernels
-        if kernels is not None and model_out.ndim != 1:
-            model_out = model_out.reshape(-1)
-        if self._synthesis_args is not None:
+        if self._synthesis_args is not None:  # the kernel takes (bins,) or (1, bins)
             kernels.synthesize_frame(model_out, self._pos, *self._synthesis_args)
-            self._advance()
+            self._pos += self.spec.hop  # _advance, inlined
+            if self._pos + self.spec.n_fft > len(self._in):
+                self._rewind()
             return self.output
+        if model_out.ndim != 1:
+            model_out = model_out.reshape(-1)
         n, hop, pos = self.spec.n_fft, self.spec.hop, self._pos
         factor = None if self.postfilter is None else self.postfilter.update(self.magnitude)
         if kernels is not None:

@@ -247,6 +247,6 @@ def synthesize_frame(model_out, pos, spectrum, magnitude, slots, state, counters
     inverse rfft and overlap_add in one call."""
     if postfilter:
         _wiener(magnitude, slots, state[0], state[1], state[2], state[3], state[4], counters, params)
-    apply_gain(spectrum, model_out, magnitude, state[4], postfilter, magnitude_output, min_gain, out_spec)
+    apply_gain(spectrum, model_out.reshape(-1), magnitude, state[4], postfilter, magnitude_output, min_gain, out_spec)
     _inverse_real_fft(out_spec, z, order, stage, split, synth)
     overlap_add(synth, window, ola, pos, synthesis_gain, output)

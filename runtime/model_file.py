@@ -293,6 +293,7 @@ class TfliteDenoiserModel:
         # per state: (input index, the documented zero-copy reader of the output tensor, table,
         # scratch, zeros), built once so a frame makes only the calls it needs
         self._state_feeds = None
+        self._checked_input = None  # the array __call__ last found fit to pass as it is
         self._state_scratch = [np.zeros(pin.shape, pin.dtype) for pin, _ in self._states]
         self._zero_states = [pin.quantize(np.zeros(pin.shape, np.float32), np.zeros(pin.shape, pin.dtype))
                              for pin, _ in self._states]
@@ -318,16 +319,25 @@ class TfliteDenoiserModel:
             self._state_feeds = [(pin.index, interp.tensor(pout.index), table, scratch, zeros)
                                  for (pin, pout), table, scratch, zeros in zip(
                                      self._states, self._state_tables, self._state_scratch, self._zero_states)]
+            # the usual case, a state that goes back as it is: (input index, output reader) pairs
+            self._direct_feeds = [(index, read) for index, read, table, _, _ in self._state_feeds]
+            if any(table is not None for _, _, table, _, _ in self._state_feeds):
+                self._direct_feeds = None
         set_tensor = interp.set_tensor
-        for index, read, table, scratch, zeros in self._state_feeds:
-            if self._fresh:
+        if self._fresh:
+            for index, _, _, _, zeros in self._state_feeds:
                 set_tensor(index, zeros)
-            elif table is None:
+            self._fresh = False
+        elif self._direct_feeds is not None:
+            for index, read in self._direct_feeds:
                 set_tensor(index, read())
-            else:
-                np.take(table, read().view(np.uint8), out=scratch)
-                set_tensor(index, scratch)
-        self._fresh = False
+        else:
+            for index, read, table, scratch, _ in self._state_feeds:
+                if table is None:
+                    set_tensor(index, read())
+                else:
+                    np.take(table, read().view(np.uint8), out=scratch)
+                    set_tensor(index, scratch)
 
     def invoke(self) -> None:
         self.interpreter.invoke()
@@ -371,9 +381,22 @@ class TfliteDenoiserModel:
         return self._output.dequantize(raw_out.reshape(k, -1), out)
 
     def __call__(self, model_input: np.ndarray) -> np.ndarray:
-        self.set_input(model_input)
-        self.interpreter.invoke()
-        return self.read_output()
+        """One frame: set_input, invoke and the output as read_output gives it, but shaped
+        as the output tensor (1, bins), with the calls inlined (this runs every frame of a
+        stream). An input already checked to be float and of the input's shape (a
+        stream's reused buffer) goes to the interpreter as it is."""
+        interp = self.interpreter
+        if model_input is self._checked_input:
+            interp.set_tensor(self._input.index, model_input)
+        else:
+            self._input.set(interp, model_input)
+            if not self._input.quantized and model_input.shape == self._input.shape \
+                    and model_input.dtype == np.float32:
+                self._checked_input = model_input
+        if self._states:
+            self._feed_states()
+        interp.invoke()
+        return self._output.get(interp)
 
 
 class IdentityModel:
