@@ -28,6 +28,9 @@ BUNDLED_MODELS = {
     16000: ("crnn16k_int8.tflite", "crnn16k_float32.tflite", "cr_ced16k_int8.tflite"),
 }
 DEFAULT_MODELS = BUNDLED_MODELS[8000]
+#: On the compiled frame path, fewer frames than this that a chunk completes run one by one
+#: (the block path's numpy calls cost more than that many compiled frames).
+MIN_COMPILED_BLOCK = 8
 
 
 def default_model_path(sample_rate: int | None = None) -> Path:
@@ -108,6 +111,7 @@ class StreamDenoiser:
         self._hop = self.spec.hop
         self._pending = np.zeros(self._hop)
         self._masks = np.zeros((self.dsp.BLOCK, self.spec.n_bins), np.float32)
+        self._min_block = MIN_COMPILED_BLOCK if self.dsp.compiled else 2
         self._fill = 0
         self._samples_in = 0
         self._samples_out = 0
@@ -151,6 +155,8 @@ class StreamDenoiser:
         block = self.dsp.BLOCK if hasattr(self.model, "run_block") else 1
         while done < n_frames:
             k = min(block, n_frames - done)
+            if k < self._min_block:  # a few frames cost less one by one on the compiled path
+                k = 1
             head = self._pending[:self._fill]
             take = k * hop - self._fill
             if k == 1:
