@@ -381,10 +381,14 @@ class TfliteDenoiserModel:
         return self._output.dequantize(raw_out.reshape(k, -1), out)
 
     def __call__(self, model_input: np.ndarray) -> np.ndarray:
-        """One frame: set_input, invoke and the output as read_output gives it, but shaped
-        as the output tensor (1, bins), with the calls inlined (this runs every frame of a
-        stream). An input already checked to be float and of the input's shape (a
-        stream's reused buffer) goes to the interpreter as it is."""
+        """One frame's output (bins,), as read_output gives it."""
+        return self.frame(model_input).reshape(-1)
+
+    def frame(self, model_input: np.ndarray) -> np.ndarray:
+        """One frame: set_input, invoke and the output shaped as its tensor (1, bins), with
+        the calls inlined (StreamDenoiser runs it every frame). An input already checked to
+        be float and of the input's shape (a stream's reused buffer) goes to the
+        interpreter as it is."""
         interp = self.interpreter
         if model_input is self._checked_input:
             interp.set_tensor(self._input.index, model_input)

@@ -28,9 +28,6 @@ BUNDLED_MODELS = {
     16000: ("crnn16k_int8.tflite", "crnn16k_float32.tflite", "cr_ced16k_int8.tflite"),
 }
 DEFAULT_MODELS = BUNDLED_MODELS[8000]
-#: On the compiled frame path, fewer frames than this that a chunk completes run one by one
-#: (the block path's numpy calls cost more than that many compiled frames).
-MIN_COMPILED_BLOCK = 8
 
 
 def default_model_path(sample_rate: int | None = None) -> Path:
@@ -108,10 +105,11 @@ class StreamDenoiser:
         self.dsp = FrameProcessor(self.spec, min_gain=min_gain, postfilter=wiener, compiled=compiled)
         # the model input is a view of the DSP's context buffer, shaped once
         self.model_input = self.dsp.context.reshape(self.model.input_shape)
+        # a TFLite model as loaded (a wrapper set in its place later, e.g. a recorder, is called)
+        self._tflite = self.model if hasattr(self.model, "frame") and hasattr(self.model, "run_block") else None
         self._hop = self.spec.hop
         self._pending = np.zeros(self._hop)
         self._masks = np.zeros((self.dsp.BLOCK, self.spec.n_bins), np.float32)
-        self._min_block = MIN_COMPILED_BLOCK if self.dsp.compiled else 2
         self._fill = 0
         self._samples_in = 0
         self._samples_out = 0
@@ -140,7 +138,10 @@ class StreamDenoiser:
     def process_frame(self, hop_samples: np.ndarray) -> np.ndarray:
         """Exactly ``hop`` samples in, ``hop`` final samples out (a reused buffer)."""
         self.dsp.analyze(hop_samples)
-        return self.dsp.synthesize(self.model(self.model_input))
+        model = self.model
+        if model is self._tflite:  # the interpreter's own shape: the compiled synthesis takes it as is
+            return self.dsp.synthesize(model.frame(self.model_input))
+        return self.dsp.synthesize(model(self.model_input))
 
     def process(self, chunk) -> np.ndarray:
         """Denoise a chunk of any length; the samples that became final. The frames a chunk
@@ -155,8 +156,6 @@ class StreamDenoiser:
         block = self.dsp.BLOCK if hasattr(self.model, "run_block") else 1
         while done < n_frames:
             k = min(block, n_frames - done)
-            if k < self._min_block:  # a few frames cost less one by one on the compiled path
-                k = 1
             head = self._pending[:self._fill]
             take = k * hop - self._fill
             if k == 1:
