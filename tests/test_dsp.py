@@ -180,15 +180,17 @@ def test_wiener_gain_in_blocks_equals_frame_by_frame(sub_windows, exponent, comp
 
 
 @pytest.mark.skipif(not dsp.kernels_available(), reason="numba is not installed (the [fast] extra)")
-@pytest.mark.parametrize("output_kind,context", [("mask", 8), ("magnitude", 1)])
-def test_compiled_frame_path_gives_the_numpy_paths_numbers(output_kind, context, rng):
+@pytest.mark.parametrize("output_kind,context,fused", [("mask", 8, True), ("magnitude", 1, True), ("mask", 8, False)])
+def test_compiled_frame_path_gives_the_numpy_paths_numbers(output_kind, context, fused, rng):
     """Features, context, magnitude and output of the kernels equal numpy's to rounding,
-    with the post-filter and the attenuation limit on, for mask and magnitude outputs."""
+    with the post-filter and the attenuation limit on, for mask and magnitude outputs; also
+    on the unfused kernels (numpy's FFTs between them) that a numpy post-filter leaves."""
     spec = preset("paper8k", output_kind=output_kind, context_frames=context,
                   feature_mean=list(rng.normal(size=129)), feature_std=list(rng.uniform(0.5, 2, 129)))
-    paths = [dsp.FrameProcessor(spec, min_gain=0.03, postfilter=dsp.postfilter_wiener(spec, c), compiled=c)
+    paths = [dsp.FrameProcessor(spec, min_gain=0.03, postfilter=dsp.postfilter_wiener(spec, c and fused), compiled=c)
              for c in (False, True)]
     assert [p.compiled for p in paths] == [False, True]
+    assert (paths[1]._synthesis_args is not None) == fused
     x = rng.standard_normal(40 * spec.hop) * 0.1
     for i in range(40):
         outputs = []
