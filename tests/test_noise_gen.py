@@ -63,3 +63,54 @@ def test_new_kinds_and_speed_are_opt_in_recorded_and_keep_the_snr(tiny_corpus, t
     plain = MixConfig(**base, generated_noise=1.0)
     make_dataset([tiny_corpus / "speech"], [], tmp_path / "plain", 24, plain, progress=False)
     assert all(r["noise_source"].split(":")[1] in noise_gen.KINDS for r in _rows(tmp_path / "plain"))
+
+
+def _envelope_spread_db(x, frame=400):
+    level = 10 * np.log10(np.mean(x[: len(x) // frame * frame].reshape(-1, frame) ** 2, axis=1) + 1e-20)
+    return float(np.percentile(level, 90) - np.percentile(level, 10))
+
+
+def test_a_crowd_is_steadier_than_few_talkers_and_opt_in(tiny_corpus, tmp_path):
+    from .conftest import speech_like
+
+    rng = np.random.default_rng(2)
+    talkers = [speech_like(RATE, 3.0, rng) for _ in range(16)]
+    crowd = noise_gen.crowd(3 * RATE, RATE, talkers, np.random.default_rng(3))
+    few = noise_gen.babble(3 * RATE, talkers[:2], np.random.default_rng(3))
+    assert crowd.shape == (3 * RATE,) and np.isfinite(crowd).all()
+    # many voices fill each other's pauses: the level moves much less than with two
+    assert _envelope_spread_db(crowd) < 0.6 * _envelope_spread_db(few)
+
+    base = dict(seconds=1.0, seed=4, snr_min=0, snr_max=20)
+    make_dataset([tiny_corpus / "speech"], [tiny_corpus / "noise"], tmp_path / "crowd", 8,
+                 MixConfig(**base, crowd=1.0), progress=False)
+    rows = _rows(tmp_path / "crowd")
+    assert all(r["noise_source"].startswith("generated:crowd") for r in rows)
+    for row in rows:
+        assert _measured_snr(tmp_path / "crowd", row) == pytest.approx(float(row["snr_db"]), abs=0.1)
+    make_dataset([tiny_corpus / "speech"], [tiny_corpus / "noise"], tmp_path / "plain", 8,
+                 MixConfig(**base), progress=False)
+    assert not any("crowd" in r["noise_source"] for r in _rows(tmp_path / "plain"))
+
+
+def test_balance_noise_draws_each_source_folder_alike(tmp_path):
+    import soundfile as sf
+
+    from .conftest import speech_like
+
+    rng = np.random.default_rng(5)
+    (tmp_path / "speech" / "a").mkdir(parents=True)
+    sf.write(tmp_path / "speech" / "a" / "a.wav", speech_like(RATE, 3.0, rng), RATE)
+    for folder, files in (("big_corpus", 12), ("ambience", 1)):
+        for i in range(files):
+            path = tmp_path / "noise" / folder / "nested" / f"{folder}_{i}.wav"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(path, 0.1 * rng.standard_normal(2 * RATE), RATE)
+    counts = {}
+    for balance in (False, True):
+        out = tmp_path / f"mix_{balance}"
+        make_dataset([tmp_path / "speech"], [tmp_path / "noise"], out, 60,
+                     MixConfig(seconds=0.5, seed=1, balance_noise=balance), progress=False)
+        counts[balance] = sum("ambience" in r["noise_source"] for r in _rows(out))
+    assert counts[False] < 15  # 1 file in 13
+    assert 18 <= counts[True] <= 42  # one folder in two

@@ -53,6 +53,8 @@ class MixConfig:
     clipping: float = 0.0  # fraction of pairs whose noisy input clips
     noise_events: float = 0.0  # fraction of pairs with short noise events dropped in
     upsample_speech: bool = False  # keep clean speech recorded below sample_rate (band-limited)
+    crowd: float = 0.0  # fraction of noises that are a crowd of many talkers (before other draws)
+    balance_noise: bool = False  # draw a noise source folder first, then one of its files
 
     def has_effects(self) -> bool:
         return bool(self.reverb or self.channel or self.clipping or self.noise_events)
@@ -77,6 +79,25 @@ class GroupedFiles(list):
         groups: dict[str, list[Path]] = {}
         for p in paths:
             groups.setdefault(group_of(p, regex), []).append(p)
+        return cls(groups[g] for g in sorted(groups))
+
+    @classmethod
+    def by_source(cls, paths: list[Path], roots) -> "GroupedFiles":
+        """Files grouped by the folder right below the --noise folder that holds them
+        (a corpus or a kind: urbansound8k, ambient_kitchen), so one corpus of thousands of
+        clips does not drown the long ambience recordings of another."""
+        groups: dict[str, list[Path]] = {}
+        resolved = [Path(r).resolve() for r in roots]
+        for p in paths:
+            key = str(p.parent)
+            for root in resolved:
+                try:
+                    rel = p.resolve().relative_to(root)
+                except ValueError:
+                    continue
+                key = str(root / rel.parts[0]) if len(rel.parts) > 1 else str(root)
+                break
+            groups.setdefault(key, []).append(p)
         return cls(groups[g] for g in sorted(groups))
 
     def flat(self) -> list[Path]:
@@ -156,6 +177,16 @@ def _draw_noise(speech_files, noise_files, cfg: MixConfig, speech_cache, noise_c
                 rng: np.random.Generator, length: int, exclude: Path):
     """(noise, source name): a recorded noise, or one made in code with probability
     cfg.generated_noise (babble uses speakers other than ``exclude``)."""
+    if cfg.crowd and rng.random() < cfg.crowd:
+        talkers = []
+        for _ in range(int(rng.integers(8, 25))):
+            other = _pick(speech_files, speech_cache, rng)
+            if other is not None and other[0] != exclude:
+                talkers.append(other[1])
+        noise = noise_gen.crowd(length, cfg.sample_rate, talkers, rng)
+        if cfg.augment_noise:
+            noise = noise_gen.augment(noise, cfg.sample_rate, rng)
+        return noise, f"generated:crowd{len(talkers)}"
     use_generated = not noise_files or rng.random() < cfg.generated_noise
     if use_generated:
         kinds = noise_gen.KINDS + (noise_gen.EXTRA_KINDS if cfg.more_noise_kinds else ())
@@ -291,6 +322,8 @@ def make_dataset(clean_dirs, noise_dirs, out_dir, count: int, cfg: MixConfig,
         noise = [p for p in noise_all if (group_of(p, cfg.group_regex) in dev_noise) == want_dev]
         if cfg.balance_groups:
             speech = GroupedFiles.of(speech, cfg.group_regex)
+        if cfg.balance_noise and noise:
+            noise = GroupedFiles.by_source(noise, noise_dirs)
         splits[split] = (speech, noise)
     if cfg.dev_fraction > 0 and not splits["dev"][0]:
         raise DenoiseError("--dev-fraction left no speech group for dev; raise it or check --group-regex")
@@ -482,6 +515,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--upsample-speech", action="store_true",
                    help="also use clean speech recorded below --sample-rate (skipped by default: "
                         "upsampled, its empty upper band would be the target)")
+    p.add_argument("--crowd", type=float, default=0.0, metavar="FRACTION",
+                   help="fraction of noises that are a crowd of 8-24 talkers from other training "
+                        "speakers (canteens, stations; default 0)")
+    p.add_argument("--balance-noise", action="store_true",
+                   help="draw a noise source folder (the first level below each --noise folder) first, "
+                        "then one of its files, so the corpus with most clips does not dominate")
     p.add_argument("--jobs", type=int, default=1, help="processes mixing in parallel (same bytes as 1)")
     p.add_argument("--shard", default=None, metavar="K/N",
                    help="make only the K-th of N interleaved slices of the set (a cluster array job); "
@@ -527,10 +566,10 @@ def main(argv=None) -> int:
         print("error: need -20 <= --snr-min <= --snr-max", file=sys.stderr)
         return 2
     fractions = (args.colour_speech, args.second_noise, args.generated_noise, args.noise_speed,
-                 args.reverb, args.channel, args.clipping, args.noise_events)
+                 args.reverb, args.channel, args.clipping, args.noise_events, args.crowd)
     if not all(0 <= v <= 1 for v in fractions):
         print("error: --colour-speech, --second-noise, --generated-noise, --noise-speed, --reverb, "
-              "--channel, --clipping and --noise-events are fractions in [0, 1]",
+              "--channel, --clipping, --noise-events and --crowd are fractions in [0, 1]",
               file=sys.stderr)
         return 2
     low, high = args.speech_dbfs
@@ -555,7 +594,8 @@ def main(argv=None) -> int:
                     balance_groups=args.balance_speakers, reverb=args.reverb,
                     reverb_target=args.reverb_target, rooms=args.rooms, channel=args.channel,
                     clipping=args.clipping, noise_events=args.noise_events,
-                    upsample_speech=args.upsample_speech)
+                    upsample_speech=args.upsample_speech, crowd=args.crowd,
+                    balance_noise=args.balance_noise)
     try:
         result = make_dataset(args.clean, args.noise, args.out, args.count, cfg,
                               progress=not args.quiet, jobs=args.jobs, shard=shard)

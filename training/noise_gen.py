@@ -150,6 +150,25 @@ def babble(length: int, speech_segments: list[np.ndarray], rng: np.random.Genera
     return out
 
 
+def crowd(length: int, rate: int, talkers: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """A room full of people (canteen, bar, station): many talkers, each starting anywhere
+    and fading in and out, so no single voice stands out as it does in 3-7-talker babble;
+    with probability 0.5 a layer of clatter (transients) under it."""
+    from .mixing import fit_length, power
+
+    out = np.zeros(length)
+    t = np.arange(length) / rate
+    for seg in talkers:
+        seg = fit_length(seg, length, rng)
+        seg = np.roll(seg, int(rng.integers(length)))
+        swell = 1.0 + 0.5 * np.sin(2 * np.pi * rng.uniform(0.05, 0.3) * t + rng.uniform(0, 6.3))
+        out += seg / np.sqrt(max(power(seg), 1e-20)) * rng.uniform(0.3, 1.0) * swell
+    if rng.random() < 0.5:
+        clatter = transients(length, rate, rng)
+        out += clatter * np.sqrt(power(out) / max(power(clatter), 1e-20)) * 10 ** (-rng.uniform(6, 20) / 20)
+    return out
+
+
 def generate(kind: str, length: int, rate: int, rng: np.random.Generator,
              speech_segments: list[np.ndarray] | None = None) -> np.ndarray:
     makers = {"coloured": coloured, "hum": hum, "transients": transients,
