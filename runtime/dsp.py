@@ -251,19 +251,24 @@ class WienerGain:
         self.floor = 10 ** (floor_db / 20)
         self.exponent = float(exponent)
         bins = spec.n_bins
-        self._slots = np.full((slots, bins), np.inf)
+        # what the recursion carries and its settings, carved from one float64 array (one
+        # argument for the fused synthesis kernel): the rows smoothed, others, prev_clean,
+        # gain, factor; the five parameters; the slots' minima
+        self._packed = np.zeros(5 * bins + 5 + slots * bins)
+        self._state = self._packed[:5 * bins].reshape(5, bins)
+        self._params = self._packed[5 * bins:5 * bins + 5]
+        self._slots = self._packed[5 * bins + 5:].reshape(slots, bins)
+        self._slots.fill(np.inf)
         self._power = np.zeros(bins)
         self._noise = np.zeros(bins)
         self._prior = np.zeros(bins)
         self._post = np.zeros(bins)
-        # what the recursion carries, as rows of one array (one argument for the kernels)
-        self._state = np.zeros((5, bins))
         self._smoothed, self._others, self._prev_clean, self.gain, self._factor = self._state
         self._kernels = compiled_kernels(compiled)
         self.compiled = self._kernels is not None
         # frames seen, warm-up frames left, frames per slot: an array the kernels update
         self._counters = np.array([0, 0, self._frames_per_slot], np.int64)
-        self._params = np.array([self.smooth, self.bias, self.alpha_dd, self.floor, self.exponent])
+        self._params[:] = [self.smooth, self.bias, self.alpha_dd, self.floor, self.exponent]
         self.reset()
 
     @property
@@ -344,6 +349,8 @@ class WienerGain:
             return g
         if self.exponent == 0.5:
             return np.sqrt(g, out=self._factor)
+        if self.exponent == 0.25:  # two square roots: exact, and far cheaper than exp and log
+            return np.sqrt(np.sqrt(g, out=self._factor), out=self._factor)
         return np.power(g, self.exponent, out=self._factor)
 
 
@@ -418,6 +425,8 @@ class WienerGain:
         self.gain[:] = out[-1]
         if self.exponent == 0.5:
             np.sqrt(out, out=out)
+        elif self.exponent == 0.25:
+            np.sqrt(np.sqrt(out, out=out), out=out)
         elif self.exponent != 1.0:
             np.power(out, self.exponent, out=out)
         return whole
@@ -457,6 +466,21 @@ def postfilter_gains(magnitude: np.ndarray, spec: FeatureSpec) -> np.ndarray:
     return out
 
 
+class _Packed:
+    """Named 1-D buffers laid end to end in one array (``data``), in ``order`` first, with
+    their start offsets and the total as ``offsets``."""
+
+    def __init__(self, dtype, sizes: dict, order: tuple = ()):
+        names = list(order) + [k for k in sizes if k not in order]
+        starts = np.cumsum([0] + [sizes[k] for k in names])
+        self.data = np.zeros(int(starts[-1]), dtype)
+        self.offsets = starts
+        self._views = {k: self.data[starts[i]:starts[i + 1]] for i, k in enumerate(names)}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._views[name]
+
+
 class FrameProcessor:
     """Frame-by-frame analysis, features, context and synthesis with preallocated buffers.
 
@@ -493,40 +517,50 @@ class FrameProcessor:
             raise SpecError("n_fft must be even")
         self._rfft = _fast_rfft()
         self._irfft = _fast_irfft(n)
-        self._window = analysis_window(spec)
-        self._gain = synthesis_gain(spec)
-        mean, inv_std = normalisation(spec)
-        self._inv_std = inv_std
-        self._mean_scaled = mean * inv_std
         strip = n + hop * self._STRIP
-        self._in = np.zeros(strip)
-        self._ola = np.zeros(strip)
+        # The buffers the fused kernels use are carved from one array per type (their
+        # layout in dsp_kernels.PACKED_*), because numba unboxes every array argument of a
+        # call, about 0.2 us each: a frame's two calls take 6 and 7 arguments, not 15 and 21.
+        m = n // 2
+        # the kernels read the fields in their order; the numpy path takes any
+        layouts = (self._kernels.PACKED_F64, self._kernels.PACKED_C128) if self._kernels else ((), ())
+        f64 = _Packed(np.float64, dict(
+            strip_in=strip, ola=strip, window=n, windowed=n, inv_std=bins, mean_scaled=bins, magnitude=bins,
+            synth=n, synthesis_gain=hop, output=hop, scalars=4), layouts[0])
+        c128 = _Packed(np.complex128, dict(z=m, stage=max(m - 1, 1), split=m + 1, spectrum=bins, out_spec=bins),
+                       layouts[1])
+        self._packed_f64, self._packed_c128 = f64, c128
+        self._in, self._ola, self._windowed, self.magnitude = f64["strip_in"], f64["ola"], f64["windowed"], f64["magnitude"]
+        self._window, self._gain = f64["window"], f64["synthesis_gain"]
+        self._window[:] = analysis_window(spec)
+        self._gain[:] = synthesis_gain(spec)
+        mean, inv_std = normalisation(spec)
+        self._inv_std, self._mean_scaled = f64["inv_std"], f64["mean_scaled"]
+        self._inv_std[:] = inv_std
+        self._mean_scaled[:] = mean * inv_std
         self._pos = 0  # frame start inside both strips
-        self._windowed = np.zeros(n)
-        self.spectrum = np.zeros(bins, np.complex128)
-        self.magnitude = np.zeros(bins)
+        self.spectrum, self._out_spec = c128["spectrum"], c128["out_spec"]
         self._feat = np.zeros(bins)
         # (bins, context), time ascending; the model input for context models.
         self.context = np.zeros((bins, spec.context_frames), np.float32)
         self._ctx_scratch = np.zeros((bins, max(spec.context_frames - 1, 1)), np.float32)
         self.features = self.context[:, -1]  # a view: the current frame's features
-        self._out_spec = np.zeros(bins, np.complex128)
-        self._synth = np.zeros(n)
+        self._synth = f64["synth"]
         self._mask = np.zeros(bins)
-        self.output = np.zeros(hop)
+        self.output = f64["output"]
         # compiled and n a power of two: a frame is one analysis call and one synthesis call
         # (the post-filter inside it when it is compiled too), their fixed arguments bound here
         self._analysis_args = self._synthesis_args = None
         compiled_postfilter = postfilter is None or postfilter.compiled
         if self._kernels is not None and n >= 4 and n & (n - 1) == 0 and compiled_postfilter:
-            fft = (np.zeros(n // 2, np.complex128), *self._kernels.fft_tables(n))
-            self._analysis_args = (self._in, self._window, self._windowed, *fft, self.spectrum, float(spec.log_eps),
-                                   self._inv_std, self._mean_scaled, self.magnitude, self.context)
+            order, stage, split = self._kernels.fft_tables(n)
+            c128["stage"][:len(stage)] = stage
+            c128["split"][:] = split
+            f64["scalars"][:] = [spec.log_eps, self.min_gain, postfilter is not None, spec.output_kind == "magnitude"]
+            layout = np.concatenate([f64.offsets, c128.offsets, order]).astype(np.int64)
+            self._analysis_args = (f64.data, c128.data, layout, self.context)
             wiener = postfilter if postfilter is not None else WienerGain(spec, compiled=False)
-            self._synthesis_args = (self.spectrum, self.magnitude, wiener._slots, wiener._state, wiener._counters,
-                                    wiener._params, postfilter is not None, spec.output_kind == "magnitude",
-                                    self.min_gain, self._out_spec, *fft, self._synth, self._window, self._ola,
-                                    self._gain, self.output)
+            self._synthesis_args = (f64.data, c128.data, layout, wiener._packed, wiener._counters)
 
     @property
     def compiled(self) -> bool:
@@ -556,7 +590,7 @@ class FrameProcessor:
         n, hop, pos = self.spec.n_fft, self.spec.hop, self._pos
         kernels = self._kernels
         if self._analysis_args is not None:
-            kernels.analyze_frame(hop_samples, pos, *self._analysis_args)
+            kernels.analyze_packed(hop_samples, pos, *self._analysis_args)
             return
         if kernels is not None:
             kernels.window_frame(self._in, pos, hop_samples, self._window, self._windowed)
@@ -686,7 +720,7 @@ class FrameProcessor:
         samples, in a buffer reused by the next call."""
         kernels = self._kernels
         if self._synthesis_args is not None:  # the kernel takes (bins,) or (1, bins)
-            kernels.synthesize_frame(model_out, self._pos, *self._synthesis_args)
+            kernels.synthesize_packed(model_out, self._pos, *self._synthesis_args)
             self._pos += self.spec.hop  # _advance, inlined
             if self._pos + self.spec.n_fft > len(self._in):
                 self._rewind()

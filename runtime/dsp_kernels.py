@@ -101,6 +101,8 @@ def _wiener(magnitude, slots, smoothed, others, prev_clean, gain, factor, counte
             factor[b] = g
         elif exponent == 0.5:
             factor[b] = math.sqrt(g)
+        elif exponent == 0.25:
+            factor[b] = math.sqrt(math.sqrt(g))
         else:
             factor[b] = math.exp(exponent * math.log(g))
     counters[0] = t + 1
@@ -174,6 +176,18 @@ def _complex_fft(z, order, stage):
         if j > i:
             z[i], z[j] = z[j], z[i]
     half = 1
+    if m >= 4:  # the first two stages at once: their twiddles are 1 and -i, no multiplies
+        for top in range(0, m, 4):
+            x0, x1, x2, x3 = z[top], z[top + 1], z[top + 2], z[top + 3]
+            a0r, a0i = x0.real + x1.real, x0.imag + x1.imag
+            a1r, a1i = x0.real - x1.real, x0.imag - x1.imag
+            a2r, a2i = x2.real + x3.real, x2.imag + x3.imag
+            a3r, a3i = x2.real - x3.real, x2.imag - x3.imag
+            z[top] = complex(a0r + a2r, a0i + a2i)
+            z[top + 2] = complex(a0r - a2r, a0i - a2i)
+            z[top + 1] = complex(a1r + a3i, a1i - a3r)  # a1 + (-i) a3
+            z[top + 3] = complex(a1r - a3i, a1i + a3r)
+        half = 4
     while half < m:
         size = 2 * half
         for k in range(half):
@@ -250,3 +264,60 @@ def synthesize_frame(model_out, pos, spectrum, magnitude, slots, state, counters
     apply_gain(spectrum, model_out.reshape(-1), magnitude, state[4], postfilter, magnitude_output, min_gain, out_spec)
     _inverse_real_fft(out_spec, z, order, stage, split, synth)
     overlap_add(synth, window, ola, pos, synthesis_gain, output)
+
+
+# ---------------------------------------------------------------- packed arguments
+# numba unboxes each array argument of a call from Python (about 0.2 us each here), which
+# at 15 and 21 arguments cost a frame more than its FFTs. runtime.dsp.FrameProcessor
+# therefore lays its buffers end to end in one float64 and one complex128 array, in these
+# orders, and passes the start offsets (and the FFT's bit-reversal order after them) as
+# one int64 array; the kernels below cut the views back out, which costs nothing.
+
+PACKED_F64 = ("strip_in", "ola", "window", "windowed", "inv_std", "mean_scaled", "magnitude",
+              "synth", "synthesis_gain", "output", "scalars")
+PACKED_C128 = ("z", "stage", "split", "spectrum", "out_spec")
+_NF = len(PACKED_F64)
+_C = _NF + 1  # where the complex offsets start in the layout
+_ORDER = _C + len(PACKED_C128) + 1  # where the bit-reversal order starts
+(_IN, _OLA, _WINDOW, _WINDOWED, _INV_STD, _MEAN_SCALED, _MAGNITUDE, _SYNTH, _SYNTH_GAIN, _OUTPUT,
+ _SCALARS) = range(_NF)
+_Z, _STAGE, _SPLIT, _SPECTRUM, _OUT_SPEC = range(len(PACKED_C128))
+
+
+@_njit
+def _f64(f, layout, k):
+    return f[layout[k]:layout[k + 1]]
+
+
+@_njit
+def _c128(c, layout, k):
+    return c[layout[_C + k]:layout[_C + k + 1]]
+
+
+@_njit
+def analyze_packed(hop_samples, pos, f, c, layout, context):
+    """analyze_frame on FrameProcessor's packed buffers (scalars: log_eps, min_gain,
+    post-filter on, magnitude output)."""
+    order = layout[_ORDER:]
+    analyze_frame(hop_samples, pos, _f64(f, layout, _IN), _f64(f, layout, _WINDOW), _f64(f, layout, _WINDOWED),
+                  _c128(c, layout, _Z), order, _c128(c, layout, _STAGE), _c128(c, layout, _SPLIT),
+                  _c128(c, layout, _SPECTRUM), _f64(f, layout, _SCALARS)[0], _f64(f, layout, _INV_STD),
+                  _f64(f, layout, _MEAN_SCALED), _f64(f, layout, _MAGNITUDE), context)
+
+
+@_njit
+def synthesize_packed(model_out, pos, f, c, layout, wiener, counters):
+    """synthesize_frame on FrameProcessor's packed buffers and WienerGain's packed array
+    (state rows, then the five parameters, then the slots)."""
+    order = layout[_ORDER:]
+    magnitude = _f64(f, layout, _MAGNITUDE)
+    bins = magnitude.shape[0]
+    state = wiener[:5 * bins].reshape(5, bins)
+    params = wiener[5 * bins:5 * bins + 5]
+    slots = wiener[5 * bins + 5:].reshape(-1, bins)
+    scalars = _f64(f, layout, _SCALARS)
+    synthesize_frame(model_out, pos, _c128(c, layout, _SPECTRUM), magnitude, slots, state, counters, params,
+                     scalars[2] != 0.0, scalars[3] != 0.0, scalars[1], _c128(c, layout, _OUT_SPEC),
+                     _c128(c, layout, _Z), order, _c128(c, layout, _STAGE), _c128(c, layout, _SPLIT),
+                     _f64(f, layout, _SYNTH), _f64(f, layout, _WINDOW), _f64(f, layout, _OLA),
+                     _f64(f, layout, _SYNTH_GAIN), _f64(f, layout, _OUTPUT))

@@ -159,7 +159,7 @@ def test_frame_processor_applies_the_postfilter_factor_to_the_mask(compiled, rng
 
 
 @pytest.mark.parametrize("compiled", FRAME_PATHS)
-@pytest.mark.parametrize("sub_windows,exponent", [(None, 1.0), (8, 0.5), (4, 0.3)])
+@pytest.mark.parametrize("sub_windows,exponent", [(None, 1.0), (8, 0.5), (4, 0.3), (4, 0.25)])
 def test_wiener_gain_in_blocks_equals_frame_by_frame(sub_windows, exponent, compiled, rng):
     """update_block over any split of the frames gives update's gains: slot changes inside
     a block, blocks shorter than the warm-up, one-frame blocks; on both paths, which agree."""
@@ -177,6 +177,19 @@ def test_wiener_gain_in_blocks_equals_frame_by_frame(sub_windows, exponent, comp
     assert i == len(mags)
     assert np.max(np.abs(out - ref)) < 1e-12
     assert np.all(out[:3] == 1.0)
+
+
+@pytest.mark.parametrize("compiled", FRAME_PATHS)
+@pytest.mark.parametrize("exponent", [0.5, 0.3, 0.25])
+def test_wiener_exponent_is_the_power_of_the_plain_gain(exponent, compiled, rng):
+    """The square-root shortcuts (0.5, 0.25) and the general power give gain ** exponent."""
+    spec = preset("paper8k")
+    mags = np.abs(rng.standard_normal((60, spec.n_bins))) * np.linspace(0.05, 2.0, 60)[:, None]
+    plain = dsp.WienerGain(spec, exponent=1.0, compiled=compiled)
+    raised = dsp.WienerGain(spec, exponent=exponent, compiled=compiled)
+    for m in mags:
+        g = plain.update(m).copy()
+        assert np.max(np.abs(raised.update(m) - g ** exponent)) < 1e-14
 
 
 @pytest.mark.skipif(not dsp.kernels_available(), reason="numba is not installed (the [fast] extra)")

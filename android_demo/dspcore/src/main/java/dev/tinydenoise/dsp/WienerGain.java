@@ -60,7 +60,8 @@ public final class WienerGain {
             double post = Math.max(p / noise - 1.0, 0.0);
             double prior = ALPHA_DD * prevClean[b] / noise + (1 - ALPHA_DD) * post;
             double g = Math.max(prior / (prior + 1.0), floor);
-            gain[b] = (float) (exponent == 0.5 ? Math.sqrt(g) : exponent == 1.0 ? g : Math.pow(g, exponent));
+            gain[b] = (float) (exponent == 0.5 ? Math.sqrt(g) : exponent == 1.0 ? g
+                    : exponent == 0.25 ? Math.sqrt(Math.sqrt(g)) : Math.pow(g, exponent));
             prevClean[b] = g * g * p;
         }
         t++;
