@@ -84,6 +84,7 @@ def stage_loops(model_path: Path, frames: int, warmup: int, compiled: bool | Non
     magnitude = dsp.magnitude.copy()
     if wiener is not None:  # the compiled frame runs the post-filter inside the synthesis call, so
         wiener.update(magnitude)  # its own update must be loaded here, not in the measured stage
+    dsp.synthesize(mask)  # likewise the synthesis of a (bins,) output, which a stream never makes
 
     def frame():
         for hop in measured:

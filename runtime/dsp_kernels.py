@@ -169,7 +169,8 @@ def fft_tables(n: int):
 
 @_njit
 def _complex_fft(z, order, stage):
-    """In place: the DFT of z (length m, a power of two), radix 2, decimation in time."""
+    """In place: the DFT of z (length m, a power of two), radix 2 decimation in time with
+    the stages taken two at a time (after bit reversal, the first two without multiplies)."""
     m = z.shape[0]
     for i in range(m):
         j = order[i]
@@ -188,7 +189,26 @@ def _complex_fft(z, order, stage):
             z[top + 1] = complex(a1r + a3i, a1i - a3r)  # a1 + (-i) a3
             z[top + 3] = complex(a1r - a3i, a1i + a3r)
         half = 4
-    while half < m:
+    while 2 * half < m:  # then two stages (half, 2 half) a pass: each point read and written once
+        h, size = half, 4 * half
+        for k in range(h):
+            w, v = stage[h - 1 + k], stage[2 * h - 1 + k]  # the stages' twiddles; -i v for the odd pair
+            wr, wi, vr, vi = w.real, w.imag, v.real, v.imag
+            for i0 in range(k, m, size):
+                i1, i2, i3 = i0 + h, i0 + 2 * h, i0 + 3 * h
+                x0, x1, x2, x3 = z[i0], z[i1], z[i2], z[i3]
+                tr, ti = x1.real * wr - x1.imag * wi, x1.real * wi + x1.imag * wr
+                a0r, a0i, a1r, a1i = x0.real + tr, x0.imag + ti, x0.real - tr, x0.imag - ti
+                tr, ti = x3.real * wr - x3.imag * wi, x3.real * wi + x3.imag * wr
+                a2r, a2i, a3r, a3i = x2.real + tr, x2.imag + ti, x2.real - tr, x2.imag - ti
+                tr, ti = a2r * vr - a2i * vi, a2r * vi + a2i * vr  # v a2
+                z[i0] = complex(a0r + tr, a0i + ti)
+                z[i2] = complex(a0r - tr, a0i - ti)
+                tr, ti = a3r * vi + a3i * vr, a3i * vi - a3r * vr  # -i v a3 = (v a3).imag - i (v a3).real
+                z[i1] = complex(a1r + tr, a1i + ti)
+                z[i3] = complex(a1r - tr, a1i - ti)
+        half = size
+    while half < m:  # a last single stage when log2(m) leaves one over
         size = 2 * half
         for k in range(half):
             w = stage[half - 1 + k]
