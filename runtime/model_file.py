@@ -292,7 +292,7 @@ class TfliteDenoiserModel:
         self._state_tables = [_requantize_table(pout, pin) for pin, pout in self._states]
         # per state: (input index, the documented zero-copy reader of the output tensor, table,
         # scratch, zeros), built once so a frame makes only the calls it needs
-        self._state_feeds = None
+        self._state_feeds = self._direct_feeds = None
         self._checked_input = None  # the array __call__ last found fit to pass as it is
         self._state_scratch = [np.zeros(pin.shape, pin.dtype) for pin, _ in self._states]
         self._zero_states = [pin.quantize(np.zeros(pin.shape, np.float32), np.zeros(pin.shape, pin.dtype))
@@ -397,10 +397,16 @@ class TfliteDenoiserModel:
             if not self._input.quantized and model_input.shape == self._input.shape \
                     and model_input.dtype == np.float32:
                 self._checked_input = model_input
-        if self._states:
+        feeds = self._direct_feeds
+        if feeds is not None and not self._fresh:  # _feed_states' usual case, inlined
+            set_tensor = interp.set_tensor
+            for index, read in feeds:
+                set_tensor(index, read())
+        elif self._states:
             self._feed_states()
         interp.invoke()
-        return self._output.get(interp)
+        out = self._output
+        return out.get(interp) if out.quantized or out._reader is None else out._reader()
 
 
 class IdentityModel:
