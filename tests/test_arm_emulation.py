@@ -141,3 +141,15 @@ def test_runtime_on_emulated_aarch64_matches_x86_and_counts_repeat(tmp_path, cap
     # the numpy path repeats to 0.1 %; the compiled one's JIT-loaded code and its dispatcher's
     # caches land at other addresses in each process, which moved a stage by up to 0.33 %
     assert report["repeat_spread"]["cortex-a76"]["largest"] < 5e-3, report["repeat_spread"]
+
+
+def test_repeat_spread_is_relative_to_the_stage_or_the_floor():
+    def run(**counts):
+        per = {s: 1_000_000.0 for s in arm_emulation.STAGES}
+        per.update(counts)
+        return [{"instructions_per_frame": per}]
+
+    small = arm_emulation.repeat_spread([run(postfilter=8_000), run(postfilter=8_044)])
+    assert small["by_stage"]["postfilter"] == pytest.approx(44 / arm_emulation.SPREAD_FLOOR)
+    big = arm_emulation.repeat_spread([run(frame=200_000), run(frame=202_000)])
+    assert big["largest"] == pytest.approx(0.01)
