@@ -173,30 +173,28 @@ def _pick(files, cache: SourceCache, rng: np.random.Generator):
     return None
 
 
+def _other_talkers(low: int, high: int, speech_files, speech_cache, rng, exclude: Path) -> list:
+    """The speech of low..high-1 draws of other files than ``exclude`` (babble, crowds)."""
+    talkers = []
+    for _ in range(int(rng.integers(low, high))):
+        other = _pick(speech_files, speech_cache, rng)
+        if other is not None and other[0] != exclude:
+            talkers.append(other[1])
+    return talkers
+
+
 def _draw_noise(speech_files, noise_files, cfg: MixConfig, speech_cache, noise_cache,
                 rng: np.random.Generator, length: int, exclude: Path):
     """(noise, source name): a recorded noise, or one made in code with probability
     cfg.generated_noise (babble uses speakers other than ``exclude``)."""
     if cfg.crowd and rng.random() < cfg.crowd:
-        talkers = []
-        for _ in range(int(rng.integers(8, 25))):
-            other = _pick(speech_files, speech_cache, rng)
-            if other is not None and other[0] != exclude:
-                talkers.append(other[1])
+        talkers = _other_talkers(8, 25, speech_files, speech_cache, rng, exclude)
         noise = noise_gen.crowd(length, cfg.sample_rate, talkers, rng)
-        if cfg.augment_noise:
-            noise = noise_gen.augment(noise, cfg.sample_rate, rng)
-        return noise, f"generated:crowd{len(talkers)}"
-    use_generated = not noise_files or rng.random() < cfg.generated_noise
-    if use_generated:
+        noise_source = f"generated:crowd{len(talkers)}"
+    elif not noise_files or rng.random() < cfg.generated_noise:
         kinds = noise_gen.KINDS + (noise_gen.EXTRA_KINDS if cfg.more_noise_kinds else ())
         kind = kinds[int(rng.integers(len(kinds)))]
-        segments = []
-        if kind == "babble":
-            for _ in range(int(rng.integers(3, 8))):
-                other = _pick(speech_files, speech_cache, rng)
-                if other is not None and other[0] != exclude:
-                    segments.append(other[1])
+        segments = _other_talkers(3, 8, speech_files, speech_cache, rng, exclude) if kind == "babble" else []
         noise = noise_gen.generate(kind, length, cfg.sample_rate, rng, segments)
         noise_source = f"generated:{kind}"
     else:
