@@ -216,6 +216,42 @@ def test_crnn_input_skip_fine_tunes_quantizes_and_exports(tiny_runs, tiny_mix, t
     np.testing.assert_allclose(got, model.predict(feats, verbose=0)[0], atol=1e-4)
 
 
+def test_crnn_pooled_front_end_fine_tunes_onto_a_run_quantizes_and_exports(tiny_runs, tiny_mix, tmp_path, rng, capsys):
+    """--from RUN --pool-above HZ keeps the run's LSTM and output layer, records the pooling
+    in the run's size (and fewer MACs), survives QAT and the int8 export, and the float32
+    file streams to the Keras sequence output; CR-CED and a QAT run refuse it."""
+    from export.to_tflite import export
+    from training.run_dir import load_run
+    from training.train import main as train_main
+
+    from .models_fixtures import train_args
+
+    base, spec, base_cfg = load_run(tiny_runs["crnn"])
+    run = tmp_path / "pooled"
+    assert train_main(train_args("crnn", tiny_mix, run, epochs=1,
+                                 extra=["--from", str(tiny_runs["crnn"]), "--pool-above", "1000", "--lr", "0"])) == 0
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["size"]["pool_above_hz"] == 1000.0 and cfg["macs_per_frame"] < base_cfg["macs_per_frame"]
+    model, _, _ = load_run(run)
+    for a, b in zip(model.get_layer("lstm").get_weights(), base.get_layer("lstm").get_weights()):
+        np.testing.assert_array_equal(a, b)
+    qat = tmp_path / "pooled_qat"
+    assert train_main(train_args("crnn", tiny_mix, qat, epochs=1, extra=["--qat", "--from", str(run)])) == 0
+    report = export(qat, "int8", tmp_path / "pooled_int8.tflite")
+    assert report["weight_ops_int8"] and report["output_snr_db"] > 15
+    export(run, "float32", tmp_path / "pooled_f32.tflite")
+    feats = rng.standard_normal((1, 40, spec.n_bins)).astype(np.float32)
+    tfl = TfliteDenoiserModel(tmp_path / "pooled_f32.tflite")
+    got = np.stack([tfl(feats[0, t]).copy() for t in range(40)])
+    np.testing.assert_allclose(got, model.predict(feats, verbose=0)[0], atol=1e-4)
+    capsys.readouterr()
+    assert train_main(train_args("cr-ced", tiny_mix, tmp_path / "x", epochs=1, extra=["--pool-above", "1000"])) == 1
+    assert "CR-CED" in capsys.readouterr().err
+    assert train_main(train_args("crnn", tiny_mix, tmp_path / "y", epochs=1,
+                                 extra=["--qat", "--from", str(run), "--pool-above", "1000"])) == 1
+    assert "re-learn" in capsys.readouterr().err
+
+
 def test_training_side_postfilter_equals_the_runtime_default(exported, tiny_runs, rng):
     """What training scores with the post-filter (QualityCallback, --postfilter-loss) is what
     the runtime plays by default: the float export streamed with its post-filter on."""

@@ -127,3 +127,49 @@ def test_input_skip_is_added_with_zero_weights_and_then_learns(rng):
     np.testing.assert_allclose(np.array(outs), skip(x[:1]).numpy()[0], atol=1e-5)
     with pytest.raises(ValueError, match="same CRNN graph"):
         grow_crnn(skip, crnn(spec, proj=16, units=12))
+
+
+def test_pooled_bands_keep_low_bins_and_average_widening_bands_above():
+    from training.models import pooled_bands
+
+    for name, expected in (("paper8k", 33 + 16 + 16), ("wide16k", 33 + 16 + 16 + 16)):
+        spec = preset(name, model_kind="crnn", context_frames=1)
+        pool = pooled_bands(spec, 1000.0)
+        assert pool.shape == (spec.n_bins, expected)
+        assert np.all((pool > 0).sum(axis=1) == 1)             # every bin in exactly one band
+        np.testing.assert_allclose(pool.sum(axis=0), 1.0, rtol=1e-6)  # each band an average
+        np.testing.assert_array_equal(pool[:33, :33], np.eye(33))      # up to 1 kHz: the bins
+        widths = (pool > 0).sum(axis=0)
+        assert list(widths[33:35]) == [2, 2] and widths[-1] == (8 if name == "wide16k" else 4)
+
+
+def test_pooled_crnn_is_cheaper_streams_as_it_trains_and_takes_a_trained_back_end(rng):
+    """--pool-above: fewer MACs, the pooling fixed and untrained, the streaming model equal
+    to the sequence model; keep_back_end carries the LSTM and output layer over and leaves
+    the encoder as initialised."""
+    from training.models import keep_back_end, macs_per_frame
+
+    spec = preset("paper8k", model_kind="crnn", context_frames=1)
+    full = crnn(spec, proj=16, units=8)
+    for w in full.weights:
+        w.assign(np.random.default_rng(len(w.name)).uniform(0.05, 0.3, w.shape).astype(np.float32))
+    pooled = crnn(spec, proj=16, units=8, pool_above_hz=1000.0)
+    assert macs_per_frame(pooled) < macs_per_frame(full)
+    assert not pooled.get_layer("pool_bands").trainable_weights
+    before = pooled.get_layer("enc0_conv").get_weights()[0].copy()
+    keep_back_end(full, pooled)
+    for name in ("lstm", "mask"):
+        for a, b in zip(full.get_layer(name).get_weights(), pooled.get_layer(name).get_weights()):
+            np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(pooled.get_layer("enc0_conv").get_weights()[0], before)
+    with pytest.raises(ValueError, match="back ends differ"):
+        keep_back_end(full, crnn(spec, proj=16, units=12, pool_above_hz=1000.0))
+
+    x = rng.normal(size=(1, 20, spec.n_bins)).astype(np.float32)
+    stream = crnn_stream(spec, pooled, proj=16, units=8, pool_above_hz=1000.0)
+    h = c = np.zeros((1, 8), np.float32)
+    outs = []
+    for t in range(x.shape[1]):
+        m, h, c = stream([x[:, t:t + 1], h, c])
+        outs.append(m.numpy()[0, 0])
+    np.testing.assert_allclose(np.array(outs), pooled(x).numpy()[0], atol=1e-5)

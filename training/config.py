@@ -41,6 +41,8 @@ class TrainConfig:
     units: int | None = None
     proj: int | None = None
     input_skip: bool = False
+    pool_above: float | None = None
+    new_front_end: bool = False
     channels: str | None = None  # "16,16"
     cache: str | None = None
     resume: bool = False

@@ -147,14 +147,39 @@ def copy_cr_ced_weights(trained: keras.Model, target: keras.Model) -> None:
         raise ValueError(f"variables without a place in the export model: {left}")
 
 
-def _crnn_graph(spec, frames, state_inputs, *, channels, proj, units, stream, input_skip=False):
+def pooled_bands(spec: FeatureSpec, above_hz: float) -> np.ndarray:
+    """(bins, bands) averaging matrix: bins up to ``above_hz`` kept one by one, the ones
+    above averaged in bands two bins wide in the first octave above it, four in the next,
+    and so on (roughly the ear's resolution, which coarsens with frequency)."""
+    bins = spec.n_bins
+    hz = np.arange(bins) * spec.sample_rate / spec.n_fft
+    columns, b = [], 0
+    while b < bins:
+        width = 1 if hz[b] <= above_hz else 2 ** (int(np.floor(np.log2(hz[b] / above_hz))) + 1)
+        column = np.zeros(bins)
+        column[b:b + width] = 1.0
+        columns.append(column / column.sum())
+        b += width
+    return np.stack(columns, axis=1).astype(np.float32)
+
+
+def _crnn_graph(spec, frames, state_inputs, *, channels, proj, units, stream, input_skip=False,
+                pool_above_hz=None):
     """Shared CRNN graph; frames is (batch, T, bins). Returns (mask, [h, c]).
 
     input_skip feeds the current frame's features to the output layer beside the LSTM
     output, so the mask can follow the frame's own fine spectral detail (harmonics, which
-    the stride-2 encoder and the projection blur) against the LSTM's context."""
+    the stride-2 encoder and the projection blur) against the LSTM's context.
+    pool_above_hz averages the features above that frequency into widening bands
+    (pooled_bands, a fixed, untrained layer) before the encoder, so the encoder and the
+    projection see about half as many inputs; the mask keeps every bin."""
     bins = spec.n_bins
-    x = layers.Reshape((-1, bins, 1), name="to_image")(frames)
+    x = frames
+    if pool_above_hz:
+        pool = pooled_bands(spec, pool_above_hz)
+        x = layers.Dense(pool.shape[1], use_bias=False, trainable=False, name="pool_bands",
+                         kernel_initializer=keras.initializers.Constant(pool))(x)
+    x = layers.Reshape((-1, x.shape[-1], 1), name="to_image")(x)
     for i, ch in enumerate(channels):
         # kernel height 1 along time: the encoder never looks at other frames
         x = layers.Conv2D(ch, (1, 5), strides=(1, 2), padding="same", use_bias=False,
@@ -176,7 +201,25 @@ def _crnn_graph(spec, frames, state_inputs, *, channels, proj, units, stream, in
     return mask, [h, c]
 
 
-CRNN_DEFAULTS = dict(channels=(16, 16), proj=128, units=128, input_skip=False)
+CRNN_DEFAULTS = dict(channels=(16, 16), proj=128, units=128, input_skip=False, pool_above_hz=None)
+
+#: The layers keep_back_end carries over: what follows the projection.
+BACK_END = ("lstm", "mask", "compressed")
+
+
+def keep_back_end(trained: keras.Model, fresh: keras.Model) -> None:
+    """Load a trained CRNN's LSTM and output layer into ``fresh`` and leave its encoder
+    and projection as initialised: a new front end (other input features, or the same
+    ones re-learned as the control) fine-tuned onto a trained recurrent back end, so two
+    front ends can be compared at a fraction of a run from scratch."""
+    old = {l.name: l for l in trained.layers}
+    for name in BACK_END:
+        if name in old:
+            try:
+                fresh.get_layer(name).set_weights(old[name].get_weights())
+            except ValueError as err:
+                raise ValueError(f"{name}: the back ends differ ({err}); keep the run's --units "
+                                 f"and --input-skip") from None
 
 
 def grow_crnn(small: keras.Model, large: keras.Model, seed: int = 0, scale: float = 0.05) -> None:

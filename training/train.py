@@ -50,10 +50,13 @@ def crnn_size(args, kind: str) -> dict:
     """The CRNN size options given on the command line (empty: the defaults)."""
     given = {k: v for k, v in (("units", args.units), ("proj", args.proj),
                                ("channels", args.channels),
-                               ("input_skip", True if args.input_skip else None)) if v is not None}
-    if given and kind != "crnn":
-        raise DenoiseError("--units/--proj/--channels/--input-skip shape the CRNN; CR-CED's size "
-                           "is fixed by the paper")
+                               ("input_skip", True if args.input_skip else None),
+                               ("pool_above_hz", args.pool_above)) if v is not None}
+    if (given or args.new_front_end) and kind != "crnn":
+        raise DenoiseError("--units/--proj/--channels/--input-skip/--pool-above/--new-front-end shape "
+                           "the CRNN; CR-CED's size is fixed by the paper")
+    if args.pool_above is not None and args.pool_above <= 0:
+        raise DenoiseError(f"--pool-above wants a frequency in Hz above 0, got {args.pool_above}")
     if "channels" in given:
         try:
             given["channels"] = [int(c) for c in given["channels"].split(",")]
@@ -96,7 +99,7 @@ def train(args: TrainConfig, extra_callbacks=()) -> dict:
     args.validate()
 
     from . import pipeline
-    from .models import CRNN_DEFAULTS, build, extend_band, grow_crnn, macs_per_frame
+    from .models import CRNN_DEFAULTS, build, extend_band, grow_crnn, keep_back_end, macs_per_frame
 
     keras.utils.set_random_seed(args.seed)
     out = Path(args.out)
@@ -118,7 +121,9 @@ def train(args: TrainConfig, extra_callbacks=()) -> dict:
 
     size = {}
     base_model = None
-    widen = False
+    widen = new_front = False
+    if args.new_front_end and not args.from_run:
+        raise DenoiseError("--new-front-end keeps the LSTM of a --from run: give --from RUN_DIR")
     if args.from_run:
         base_model, spec, base_cfg = load_run(args.from_run)
         if args.preset and not _same_grid(spec, preset(args.preset)):
@@ -132,6 +137,13 @@ def train(args: TrainConfig, extra_callbacks=()) -> dict:
         if args.model and args.model != kind:
             raise DenoiseError(f"--model {args.model} but {args.from_run} holds a {kind} model")
         grow = crnn_size(args, kind)
+        new_front = args.new_front_end or "pool_above_hz" in grow
+        if new_front:
+            if args.qat or widen or set(grow) - {"pool_above_hz"}:
+                raise DenoiseError("--new-front-end/--pool-above with --from re-learn the encoder and "
+                                   "projection of a float fine-tune: give no --qat, --preset or other size")
+            size = {**size, **grow}
+            grow = {}
         if grow and widen:
             raise DenoiseError("band-extend (--preset) and grow (--units/--proj) in separate runs")
         if grow:
@@ -193,7 +205,11 @@ def train(args: TrainConfig, extra_callbacks=()) -> dict:
         else:
             model = build(kind, spec, **size)
             if widen:
+                if size.get("pool_above_hz"):
+                    raise DenoiseError("a CRNN with pooled input bands can't be band-extended")
                 extend_band(base_model, model)
+            elif base_model is not None and new_front:
+                keep_back_end(base_model, model)
             elif base_model is not None:
                 grow_crnn(base_model, model, seed=args.seed)  # = set_weights when the size is the same
         loss = (spectral_loss_weighted(distortion, residual, postfilter, sisdr) if spec.output_kind == "mask"
@@ -312,6 +328,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-skip", action="store_true",
                    help="CRNN: feed each frame's features to the output layer beside the LSTM "
                         "(with --from, added with zero weights: the run's function is kept)")
+    p.add_argument("--pool-above", type=float, default=None, metavar="HZ",
+                   help="CRNN: average the input features above HZ into bands that widen with "
+                        "frequency (2 bins in the first octave, 4 in the next, ...) before the "
+                        "encoder: a cheaper front end, the mask keeps every bin (default: none)")
+    p.add_argument("--new-front-end", action="store_true",
+                   help="with --from: keep the run's LSTM and output layer and re-learn the encoder "
+                        "and projection from scratch (implied by --pool-above with --from), to "
+                        "compare front ends without training whole runs")
     p.add_argument("--channels", default=None,
                    help="CRNN encoder conv channels, comma-separated, one per stride-2 conv (default 16,16)")
     p.add_argument("--cache", default=None, help="spectra cache folder (default RUN_DIR/../spectra_cache)")
