@@ -46,6 +46,29 @@ def test_latency_prints_ours_and_dtln_side_by_side(stored_models, tmp_path, caps
         assert "vs DTLN-quant" in text
 
 
+def test_offline_cost_sets_the_cli_against_the_invokes_of_the_same_frames(stored_models, tmp_path, capsys):
+    """benchmarks.offline_cost runs the real CLI on a file it writes and counts the frames
+    runtime.denoise makes; a file that is not a model is a one-line error."""
+    from benchmarks import offline_cost
+    from runtime.dsp import frame_count
+    from runtime.model_file import read_spec
+
+    model = stored_models[("cr-ced", "int8")]
+    out = tmp_path / "cost.json"
+    assert offline_cost.main([str(model), "--seconds", "2", "--repeats", "1", "--json", str(out)]) == 0
+    (res,) = json.loads(out.read_text())
+    spec = read_spec(model)
+    assert res["frames"] == frame_count(2 * spec.sample_rate, spec)
+    run = res["runs"][0]
+    assert run["cli_cpu_s"] > run["invoke_cpu_s"] > 0 and run["ratio"] == pytest.approx(run["cli_cpu_s"] / run["invoke_cpu_s"])
+    assert "CLI / invokes" in capsys.readouterr().out
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(b"not a model")
+    assert offline_cost.main([str(junk)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and len(err.splitlines()) == 1
+
+
 @needs_metrics
 def test_quality_on_a_manifest_dir(stored_models, tiny_mix, tmp_path, capsys):
     out = tmp_path / "q.json"
