@@ -23,3 +23,13 @@ def wiener_denoise(audio: np.ndarray, spec: FeatureSpec, *, alpha_dd: float = 0.
                             floor_db=gain_floor_db)
     gains = np.stack([wiener.update(np.abs(frame)).copy() for frame in spectra])
     return dsp.istft(spectra * gains, spec, len(audio))
+
+
+def oracle_mask(noisy: np.ndarray, clean: np.ndarray, spec: FeatureSpec) -> np.ndarray:
+    """The noisy audio through the ideal bounded mask, min(|S| / |Y|, 1) on the noisy
+    phase, in the runtime's STFT: the best any model of this toolkit's design (a mask in
+    [0, 1] on the noisy magnitude) can do on a pair, so a model's distance from it says how
+    much is left to learn and how much only another design (a complex mask) could add."""
+    noisy_spec, clean_spec = dsp.stft(noisy, spec), dsp.stft(clean, spec)
+    mask = np.minimum(np.abs(clean_spec) / np.maximum(np.abs(noisy_spec), 1e-12), 1.0)
+    return dsp.istft(noisy_spec * mask, spec, len(noisy))

@@ -34,12 +34,14 @@ from runtime.cli import parse_gain_db
 from runtime.offline import HIGH_BAND_MODES, denoise
 from runtime.stream import FROM_MODEL, POSTFILTERS, StreamDenoiser
 
-from .baseline import wiener_denoise
+from .baseline import oracle_mask, wiener_denoise
 from .peers import DEFAULT_PEER_ROOT, load_peers, parse_peers
 
 SNR_BANDS = (-np.inf, 2.5, 7.5, 12.5, np.inf)
 SCORE_RATES = (8000, 16000)
 PEER_INPUTS = ("file", "scored")
+#: The row of --oracle (benchmarks.baseline.oracle_mask).
+ORACLE = "oracle mask"
 
 
 def load_pairs(data_dir) -> list[dict]:
@@ -71,7 +73,7 @@ def display_names(models) -> list[str]:
 def evaluate(models, data_dir, limit=None, plots=None, threads=1,
              min_gain_db=FROM_MODEL, input_gain_db=0.0, score_rate=None,
              high_band="gain", clean_input=False, postfilter=FROM_MODEL,
-             peers=(), peer_root=DEFAULT_PEER_ROOT, peer_input="file") -> dict:
+             peers=(), peer_root=DEFAULT_PEER_ROOT, peer_input="file", oracle=False) -> dict:
     """Scores per pair and per SNR band. input_gain_db plays every noisy file louder or
     quieter into the systems (their outputs are scaled back before scoring), to see how
     a model copes with recordings at another level than its training data. score_rate
@@ -81,7 +83,9 @@ def evaluate(models, data_dir, limit=None, plots=None, threads=1,
     is the runtime's ("wiener" or "none"), or "both": each model twice, the rows without
     it named "<model> (no post-filter)". peers names benchmarks.peers runners to score
     beside the models (those that cannot run here are skipped with a note); peer_input
-    "file" feeds them the recording at its own rate, "scored" the audio our models get."""
+    "file" feeds them the recording at its own rate, "scored" the audio our models get.
+    oracle adds the row "oracle mask": the ideal bounded mask of each pair (it reads the
+    clean reference), the ceiling of a mask on the noisy magnitude."""
     if peer_input not in PEER_INPUTS:
         raise DenoiseError(f"peer_input must be one of {PEER_INPUTS}, got {peer_input!r}")
     pairs = load_pairs(data_dir)[:limit]
@@ -105,7 +109,9 @@ def evaluate(models, data_dir, limit=None, plots=None, threads=1,
                for n, m in zip(names, models) for pf, suffix in variants}
     peer_runners = load_peers(peers, peer_root, note=lambda m: print(m, file=sys.stderr))
     systems = ["noisy", "wiener"] + list(streams) + [p.label for p in peer_runners]
-    cpu = {s: 0.0 for s in systems[1:]}
+    if oracle:
+        systems.insert(2, ORACLE)
+    cpu = {s: 0.0 for s in systems[1:] if s != ORACLE}
     audio_seconds = 0.0
     gain = 10 ** (input_gain_db / 20)
     per_file = []
@@ -135,6 +141,8 @@ def evaluate(models, data_dir, limit=None, plots=None, threads=1,
         t0 = time.process_time()
         outputs = {"noisy": noisy, "wiener": wiener_denoise(played, wiener_spec) / gain}
         cpu["wiener"] += time.process_time() - t0
+        if oracle:
+            outputs[ORACLE] = oracle_mask(noisy, clean, wiener_spec)
         for name, sd in streams.items():
             t0 = time.process_time()
             outputs[name] = denoise(played, rate, sd, high_band=high_band) / gain
@@ -249,6 +257,10 @@ def main(argv=None) -> int:
     p.add_argument("--clean-input", action="store_true",
                    help="feed the clean references instead of the noisy files, to see how much each "
                         "system damages speech that needs no cleaning (SNR bands stay the pairs')")
+    p.add_argument("--oracle", action="store_true",
+                   help="add the ideal bounded mask of each pair (computed from the clean reference): "
+                        "the ceiling of a [0, 1] mask on the noisy magnitude and phase, to see how much "
+                        "a model has left to learn")
     args = p.parse_args(argv)
     if not -60 <= args.input_gain_db <= 20:
         print("error: --input-gain-db must be between -60 and 20", file=sys.stderr)
@@ -261,7 +273,8 @@ def main(argv=None) -> int:
             plots = (str(Path(args.plots) / str(rate)) if len(rates) > 1 else args.plots) if args.plots else None
             results.append(evaluate(args.models, args.data, args.limit, plots, args.threads, args.min_gain_db,
                                     args.input_gain_db, rate, args.high_band, args.clean_input,
-                                    args.postfilter, peer_names, args.peer_root, args.peer_input))
+                                    args.postfilter, peer_names, args.peer_root, args.peer_input,
+                                    args.oracle))
             print_result(results[-1], args)
     except DenoiseError as exc:
         print(f"error: {exc}", file=sys.stderr)

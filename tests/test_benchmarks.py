@@ -83,6 +83,24 @@ def test_quality_on_a_manifest_dir(stored_models, tiny_mix, tmp_path, capsys):
 
 
 @needs_metrics
+def test_quality_oracle_row_is_the_ceiling_of_a_bounded_mask(stored_models, tiny_mix, tmp_path, capsys):
+    """--oracle: the ideal bounded mask beats the noisy input and every model, has no CPU
+    cost, and leaves the other rows as they are."""
+    model = str(stored_models[("cr-ced", "int8")])
+    out = tmp_path / "q.json"
+    assert quality.main([model, "--data", str(tiny_mix), "--limit", "3", "--oracle", "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    summary = {k: v["all"] for k, v in res["summary"].items()}
+    assert summary["oracle mask"]["pesq"] > max(summary["noisy"]["pesq"], summary["cr-ced_int8.tflite"]["pesq"])
+    assert summary["oracle mask"]["si_sdr"] > summary["noisy"]["si_sdr"] + 3
+    assert "oracle mask" not in res["cpu_ms_per_second"]
+    assert "| oracle mask |" in capsys.readouterr().out
+    plain = quality.evaluate([model], tiny_mix, limit=3)
+    assert json.dumps(plain["summary"]["noisy"]) == json.dumps(res["summary"]["noisy"])  # NaN-safe equality
+    assert "oracle mask" not in plain["summary"]
+
+
+@needs_metrics
 def test_quality_min_gain_zero_db_scores_the_model_as_the_noisy_input(stored_models, tiny_mix, tmp_path):
     """--min-gain-db 0 caps every gain at 1: the model must then score exactly like the input."""
     out = tmp_path / "q0.json"
