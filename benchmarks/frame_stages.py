@@ -7,7 +7,8 @@ Each stage runs alone over the same frames of the example signal, after a warm-u
 * ``frame``: ``StreamDenoiser.process_frame`` with the model's post-filter (as runtime.denoise);
 * ``chunk_4``, ``chunk_64``: ``StreamDenoiser.process`` fed 4 or 64 hops at a time (32 or
   512 ms at an 8 ms hop: an audio callback, and a file), whose frames are processed as a
-  block (batched FFTs, features, post-filter and overlap-add, one invoke a frame);
+  block (batched FFTs, features, post-filter and overlap-add, one invoke a frame) when
+  there are at least ``FrameProcessor.min_block`` of them, else frame by frame;
 * ``frame_no_postfilter``: the same with ``postfilter="none"``;
 * ``invoke``: the interpreter's invoke alone;
 * ``analyze``: framing, window, FFT, features and context (``FrameProcessor.analyze``);

@@ -505,11 +505,17 @@ class FrameProcessor:
     _STRIP = 128  # frames between strip rewinds
     #: Frames processed together by ``analyze_block``/``synthesize_block`` at most.
     BLOCK = 64
+    #: Fewer frames than this go through the frame path one by one: a block's fixed cost is
+    #: only repaid from about that many frames on. Counted on the Cortex-A76 model (benchmarks/
+    #: README.md): the compiled frame costs what a block of about 9 (16 kHz) to 11 (8 kHz)
+    #: frames costs per frame; the numpy frame what a block of about 3 does.
+    MIN_BLOCK = {True: 12, False: 3}
 
     def __init__(self, spec: FeatureSpec, min_gain: float = 0.0, postfilter: WienerGain | None = None,
                  compiled: bool | None = None):
         self.spec = spec
         self._kernels = compiled_kernels(compiled)
+        self.min_block = self.MIN_BLOCK[self._kernels is not None]
         self.min_gain = float(min_gain)
         self.postfilter = postfilter
         n, hop, bins = spec.n_fft, spec.hop, spec.n_bins

@@ -152,10 +152,13 @@ class StreamDenoiser:
         n_frames = (self._fill + len(x)) // hop
         out = np.empty(n_frames * hop)
         pos, done = 0, 0
-        # models with run_block (the TFLite ones) take whole blocks; others go frame by frame
+        # models with run_block (the TFLite ones) take whole blocks; others go frame by frame,
+        # and so do the last frames of a chunk when they are too few to repay a block
         block = self.dsp.BLOCK if hasattr(self.model, "run_block") else 1
         while done < n_frames:
             k = min(block, n_frames - done)
+            if k < self.dsp.min_block:
+                k = 1
             head = self._pending[:self._fill]
             take = k * hop - self._fill
             if k == 1:

@@ -219,6 +219,26 @@ def test_blocks_of_frames_equal_frame_by_frame_even_when_mixed(kind, weights, st
     assert np.max(np.abs(got - ref)) < 1e-9
 
 
+@pytest.mark.parametrize("compiled", [pytest.param(False, id="numpy"), pytest.param(True, id="compiled", marks=pytest.mark.skipif(
+    not kernels_available(), reason="numba is not installed (the [fast] extra)"))])
+def test_chunks_of_fewer_frames_than_min_block_take_the_frame_path(compiled, stored_models, rng):
+    """A chunk completing fewer than min_block frames runs them one by one (a block costs
+    more per frame there); from min_block frames on it runs as one block; same output."""
+    path = stored_models[("crnn", "int8")]
+    sd, ref = StreamDenoiser(path, compiled=compiled), StreamDenoiser(path, compiled=compiled)
+    small = sd.dsp.min_block
+    assert small == (12 if compiled else 3)
+    blocks = []
+    run_block = sd.model.run_block
+    sd.model.run_block = lambda features, out: blocks.append(len(out)) or run_block(features, out)
+    hop = sd.spec.hop
+    x = rng.standard_normal(hop * (2 * small + 3)) * 0.1
+    got = np.concatenate([sd.process(x[:hop * (small - 1)]), sd.process(x[hop * (small - 1):])])
+    assert blocks == [small + 4]
+    want = np.concatenate([ref.process_frame(x[i:i + hop]).copy() for i in range(0, len(x), hop)])
+    assert np.max(np.abs(got - want)) < 1e-9
+
+
 @pytest.mark.skipif(not kernels_available(), reason="numba is not installed (the [fast] extra)")
 @pytest.mark.parametrize("kind,weights", [("cr-ced", "int8"), ("crnn", "int8"), ("crnn", "float32")])
 def test_compiled_and_numpy_frame_paths_give_the_same_stream(kind, weights, stored_models, rng):
