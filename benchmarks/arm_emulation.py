@@ -545,10 +545,20 @@ def emulate_locked(args, cpus) -> int:
             paths = ("compiled", "numpy") if fast_installed() else ("numpy",)
             # the plugin QEMU runs Python itself: a shell or env in between would exec Python
             # through binfmt's uncounted QEMU
-            cmd = ["/opt/venv/bin/python", "-m", "benchmarks.frame_stages", "--marks", "--frames",
-                   str(args.frames), "--path", "both" if len(paths) == 2 else "numpy",
-                   *[f"/opt/tiny-denoise/runtime/models/{n}" for n in names]]
+            def stages_cmd(frames: int) -> list[str]:
+                return ["/opt/venv/bin/python", "-m", "benchmarks.frame_stages", "--marks", "--frames",
+                        str(frames), "--path", "both" if len(paths) == 2 else "numpy",
+                        *[f"/opt/tiny-denoise/runtime/models/{n}" for n in names]]
+            cmd, warmup_cmd = stages_cmd(args.frames), stages_cmd(64)
             for cpu in cpus:
+                if "compiled" in paths:
+                    # numba's cache is keyed by the CPU it compiles for, and the project copy
+                    # starts without one: the run that compiles the kernels allocates
+                    # differently from the runs that load them (0.9-5.8 % apart on small
+                    # stages), so one uncounted run fills the cache before any counted one
+                    say(f"filling numba's cache for {cpu} (an uncounted run) ...")
+                    counted(rootfs, cpu, warmup_cmd, f"/tmp/marks-{cpu}-warmup.txt",
+                            what=f"the warm-up run on {cpu}")
                 runs = []
                 for k in range(args.repeat):
                     say(f"counting instructions on {cpu} (run {k + 1} of {args.repeat}) ...")

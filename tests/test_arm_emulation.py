@@ -2,6 +2,7 @@
 emulated aarch64 run (which runs here only when its cached root file system and QEMU exist)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 
@@ -141,6 +142,39 @@ def test_runtime_on_emulated_aarch64_matches_x86_and_counts_repeat(tmp_path, cap
     # the numpy path repeats to 0.1 %; the compiled one's JIT-loaded code and its dispatcher's
     # caches land at other addresses in each process, which moved a stage by up to 0.33 %
     assert report["repeat_spread"]["cortex-a76"]["largest"] < 5e-3, report["repeat_spread"]
+
+
+def test_counts_come_only_from_runs_after_one_that_fills_numbas_cache(tmp_path, monkeypatch):
+    """With the compiled path, each CPU gets one uncounted run first; its marks are never used."""
+    rootfs = tmp_path / "rootfs"
+    (rootfs / "tmp").mkdir(parents=True)
+    names = [p.name for p in arm_emulation.bundled_models()]
+    per_run = 2 * len(frame_stages.STAGES) * len(names) * 2
+    calls = []
+
+    def fake_counted(root, cpu, cmd, marks_file, what=None):
+        frames = int(cmd[cmd.index("--frames") + 1])
+        calls.append((cpu, frames, marks_file))
+        # the warm-up's marks would give a wildly different count, so using them would show
+        step = 10_000 if "warmup" in marks_file else 1_000
+        return [k * step * frames for k in range(per_run)]
+
+    for step in ("check_host", "install_host_tools", "enable_binfmt", "install_project"):
+        monkeypatch.setattr(arm_emulation, step, lambda *a, **k: None)
+    monkeypatch.setattr(arm_emulation, "ensure_rootfs", lambda cache: rootfs)
+    monkeypatch.setattr(arm_emulation, "ensure_qemu", lambda cache: tmp_path)
+    monkeypatch.setattr(arm_emulation, "run", lambda *a, **k: "qemu-aarch64 version 0.0\n")
+    monkeypatch.setattr(arm_emulation, "mounted", lambda *a, **k: contextlib.nullcontext())
+    monkeypatch.setattr(arm_emulation, "fast_installed", lambda: True)
+    monkeypatch.setattr(arm_emulation, "counted", fake_counted)
+    out = tmp_path / "arm"
+    assert arm_emulation.main(["--skip-tests", "--skip-parity", "--cache", str(tmp_path / "cache"),
+                               "--frames", "128", "--repeat", "2", "-o", str(out)]) == 0
+    assert [(c, f) for c, f, _ in calls] == [("cortex-a53", 64), ("cortex-a53", 128), ("cortex-a53", 128),
+                                             ("cortex-a76", 64), ("cortex-a76", 128), ("cortex-a76", 128)]
+    report = json.loads((tmp_path / "arm.json").read_text())
+    assert report["repeat_spread"]["cortex-a76"]["largest"] == 0
+    assert report["counts"]["cortex-a76"][0]["instructions_per_frame"]["analyze"] == pytest.approx(1_000)
 
 
 def test_repeat_spread_is_relative_to_the_stage_or_the_floor():
