@@ -400,3 +400,34 @@ def test_training_commands_name_their_output_with_o_or_out():
                          (to_tflite.build_parser(), ["run"])):
         for flag in ("-o", "--out"):
             assert parser.parse_args([*rest, flag, "target"]).out == "target", parser.prog
+
+
+def test_two_writers_of_one_spectra_cache_do_not_break_each_other(tiny_mix, tmp_path, monkeypatch):
+    """Two trainings on one data folder fill one cache: a writer that finishes between the
+    other's write and rename must not take the other's file away (it did: both used one
+    temporary name, and the second run died with FileNotFoundError)."""
+    import pathlib
+
+    import numpy as np
+
+    from runtime.spec import FeatureSpec
+    from training import pipeline
+
+    spec = FeatureSpec()
+    row = pipeline.read_manifest(tiny_mix, "train")[0]
+    first, second = pipeline.SpectraCache(spec, tmp_path / "c"), pipeline.SpectraCache(spec, tmp_path / "c")
+    real_replace, raced = pathlib.Path.replace, {}
+
+    def replace_after_the_other_writer(self, target):
+        if "other" not in raced:  # the first rename: let the other writer do all of its work now
+            raced["other"] = None
+            raced["other"] = second.get(row)
+        return real_replace(self, target)
+
+    monkeypatch.setattr(pathlib.Path, "replace", replace_after_the_other_writer)
+    noisy, clean = first.get(row)
+    assert np.array_equal(raced["other"][0], noisy) and np.array_equal(raced["other"][1], clean)
+    assert [p.suffix for p in first.dir.iterdir()] == [".npz"]  # no temporary file left behind
+    monkeypatch.undo()
+    again = pipeline.SpectraCache(spec, tmp_path / "c").get(row)
+    assert np.array_equal(again[0], noisy)
