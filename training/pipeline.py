@@ -7,8 +7,6 @@ fit in memory: tf.data streams one pair at a time through a shuffle buffer.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +14,7 @@ import numpy as np
 from runtime import dsp
 
 from . import manifest
+from .atomic_write import write_atomically
 from runtime.audio_io import read_audio
 from runtime.errors import DenoiseError
 from runtime.spec import FeatureSpec
@@ -70,7 +69,7 @@ class SpectraCache:
             with np.load(path) as z:
                 return z["noisy"], z["clean"]
         noisy, clean = pair_magnitudes(row, self.spec)
-        _publish(path, lambda tmp: np.savez(tmp, noisy=noisy, clean=clean))
+        write_atomically(path, lambda tmp: np.savez(tmp, noisy=noisy, clean=clean))
         return noisy, clean
 
     def postfilter_gains(self, row: dict, noisy: np.ndarray) -> np.ndarray:
@@ -81,7 +80,7 @@ class SpectraCache:
         if path.exists():
             return np.load(path).astype(np.float32)
         gains = dsp.postfilter_gains(noisy, self.spec).astype(np.float16)
-        _publish(path, lambda tmp: np.save(tmp, gains))
+        write_atomically(path, lambda tmp: np.save(tmp, gains))
         return gains.astype(np.float32)
 
 
@@ -92,23 +91,8 @@ class SpectraCache:
         if path.exists():
             return np.load(path).astype(np.float32)
         cosines = phase_cosine(*pair_spectra(row, self.spec)).astype(np.float16)
-        _publish(path, lambda tmp: np.save(tmp, cosines))
+        write_atomically(path, lambda tmp: np.save(tmp, cosines))
         return cosines.astype(np.float32)
-
-
-def _publish(path: Path, write) -> None:
-    """Write a cache file under a name no other writer uses, then rename it into place: two
-    trainings that fill one cache at once (the same data, two runs) then never move each
-    other's half-written file away; whichever renames last wins, with the same content."""
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=path.stem + ".", suffix=".tmp" + path.suffix)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        write(tmp)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def measure_normalisation(rows, spec: FeatureSpec, cache: SpectraCache,

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
+
+from .atomic_write import write_atomically
 
 #: What the clean target of a reverberant pair is: the direct path and the reflections of
 #: the first 50 ms ("early": the model removes noise and late reverberation, the part that
@@ -47,10 +48,8 @@ class RoomBank:
             self.info.append(info)
         if path is not None:  # written whole, then renamed: shards may build it at once
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
-            np.savez_compressed(tmp, info=json.dumps(self.info),
-                                **{f"h{i}": h for i, h in enumerate(self.responses)})
-            os.replace(tmp, path)
+            write_atomically(path, lambda tmp: np.savez_compressed(
+                tmp, info=json.dumps(self.info), **{f"h{i}": h for i, h in enumerate(self.responses)}))
 
     def pick(self, rng: np.random.Generator) -> np.ndarray:
         return self.responses[int(rng.integers(self.count))]
