@@ -431,3 +431,50 @@ def test_two_writers_of_one_spectra_cache_do_not_break_each_other(tiny_mix, tmp_
     monkeypatch.undo()
     again = pipeline.SpectraCache(spec, tmp_path / "c").get(row)
     assert np.array_equal(again[0], noisy)
+
+
+def test_kept_epochs_average_into_a_run_that_exports(tiny_mix, tmp_path, capsys):
+    """--keep-epochs numbers the files as Keras counts epochs, across a resume too, and
+    training.average_weights writes their exact mean as a run export reads."""
+    import numpy as np
+
+    from export.to_tflite import main as export_main
+    from training.average_weights import main as average_main
+    from training.run_dir import build_run_model, load_run
+
+    run = tmp_path / "run"
+    assert main(train_args("crnn", tiny_mix, run, epochs=2, extra=["--keep-epochs"])) == 0
+    assert main(train_args("crnn", tiny_mix, run, epochs=3, extra=["--keep-epochs", "--resume"])) == 0
+    kept = sorted(p.name for p in (run / "epochs").iterdir())
+    assert kept == ["epoch_001.weights.h5", "epoch_002.weights.h5", "epoch_003.weights.h5"]
+
+    model, _, _ = build_run_model(run)
+    per_epoch = []
+    for name in kept[1:]:
+        model.load_weights(str(run / "epochs" / name))
+        per_epoch.append(model.get_weights())
+    # the last kept epoch is the run's last weights
+    last, _, _ = load_run(run, "last")
+    assert all(np.array_equal(a, b) for a, b in zip(last.get_weights(), per_epoch[-1]))
+
+    out = tmp_path / "avg"
+    assert average_main([str(run), "--epochs", "2-3", "-o", str(out)]) == 0
+    averaged, _, cfg = load_run(out)
+    assert cfg["averaged_from"]["epochs"] == [2, 3]
+    moved = 0
+    for got, a, b in zip(averaged.get_weights(), *per_epoch):
+        np.testing.assert_allclose(got, (a.astype(np.float64) + b) / 2, rtol=1e-6, atol=1e-7)
+        moved += not np.array_equal(a, b)
+    assert moved > 0  # the two epochs differ, so the mean is a new point
+    assert export_main([str(out), "--quant", "float32", "-o", str(tmp_path / "avg.tflite")]) == 0
+    assert (tmp_path / "avg.tflite").stat().st_size > 0
+
+    # an epoch that was not kept, a bad range, and an existing output are one-line errors
+    capsys.readouterr()
+    assert average_main([str(run), "--epochs", "3-5", "-o", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "epoch 4" in err and "1-3" in err
+    assert average_main([str(run), "--epochs", "3-1", "-o", str(tmp_path / "x")]) == 2
+    assert average_main([str(run), "--epochs", "2-3", "-o", str(out)]) == 2
+    assert average_main([str(run), "--epochs", "3", "-o", str(tmp_path / "y")]) == 2
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()

@@ -55,6 +55,7 @@ class TrainConfig:
     jit: str = "auto"
     seed: int = 0
     verbose: int = 1
+    keep_epochs: bool = False  # every epoch's weights in RUN_DIR/epochs/ (for training.average_weights)
     wandb: str | None = None  # Weights & Biases project (offline unless WANDB_MODE says otherwise)
 
     @classmethod

@@ -2,7 +2,7 @@
 
 RUN_DIR holds spec.json (the feature spec with the normalisation measured on the training
 set), config.json, best.weights.h5, last.weights.h5, history.csv, logs/ (TensorBoard) and
-backup/ while a run is unfinished.
+backup/ while a run is unfinished, and epochs/epoch_NNN.weights.h5 with --keep-epochs.
 """
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from runtime.errors import DenoiseError
 from runtime.spec import FeatureSpec
 
 
-def load_run(run_dir, weights: str = "best"):
-    """(keras model with weights, spec, config) of a finished run (float or QAT)."""
+def build_run_model(run_dir):
+    """(keras model as the run built it, untrained; spec; config) of RUN_DIR."""
     from .models import build
 
     run_dir = Path(run_dir)
@@ -28,6 +28,13 @@ def load_run(run_dir, weights: str = "best"):
         from .qat import quantize
 
         model = quantize(model, cfg["model"])
+    return model, spec, cfg
+
+
+def load_run(run_dir, weights: str = "best"):
+    """(keras model with weights, spec, config) of a finished run (float or QAT)."""
+    run_dir = Path(run_dir)
+    model, spec, cfg = build_run_model(run_dir)
     path = run_dir / f"{weights}.weights.h5"
     if not path.is_file():
         raise DenoiseError(f"{run_dir}: no {path.name}; did training finish an epoch?")

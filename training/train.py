@@ -241,6 +241,8 @@ def train(args: TrainConfig, extra_callbacks=()) -> dict:
         keras.callbacks.ModelCheckpoint(str(out / "best.weights.h5"), save_best_only=True,
                                         save_weights_only=True, monitor=args.monitor, mode=mode),
         keras.callbacks.ModelCheckpoint(str(out / "last.weights.h5"), save_weights_only=True),
+        *([keras.callbacks.ModelCheckpoint(str(out / "epochs" / "epoch_{epoch:03d}.weights.h5"),
+                                           save_weights_only=True)] if args.keep_epochs else []),
         keras.callbacks.EarlyStopping(monitor=args.monitor, mode=mode, patience=args.patience),
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
         keras.callbacks.TensorBoard(str(out / "logs"), update_freq="epoch"),
@@ -355,6 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="XLA-compile the training step; auto = CR-CED float training only")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--verbose", type=int, default=1, help="Keras verbosity (1: progress bar)")
+    p.add_argument("--keep-epochs", action="store_true",
+                   help="also keep every epoch's weights as RUN_DIR/epochs/epoch_NNN.weights.h5, "
+                        "for averaging the last few with python -m training.average_weights")
     p.add_argument("--wandb", default=None, metavar="PROJECT",
                    help="log the config, per-epoch metrics and the dev PESQ/STOI to Weights & Biases "
                         "(offline unless WANDB_MODE says otherwise; sync later with wandb sync)")
