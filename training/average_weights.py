@@ -14,9 +14,7 @@ epochs are close enough that their statistics differ little (measured in trainin
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -27,7 +25,7 @@ import numpy as np  # noqa: E402
 
 from runtime.errors import DenoiseError  # noqa: E402
 
-from .run_dir import build_run_model  # noqa: E402
+from .run_dir import build_run_model, write_run  # noqa: E402
 
 
 def parse_epochs(text: str) -> list[int]:
@@ -62,20 +60,14 @@ def average_run(run_dir, epochs: list[int], out_dir) -> Path:
         raise DenoiseError(f"{run_dir}: no weights for epoch {missing[0]}; {have}")
     if (out / "config.json").exists():
         raise DenoiseError(f"{out} already holds a run; choose another --out")
-    model, _spec, cfg = build_run_model(run_dir)
+    model, spec, cfg = build_run_model(run_dir)
     total = None
     for e in epochs:
         model.load_weights(str(epoch_file(run_dir, e)))
         weights = [w.astype(np.float64) for w in model.get_weights()]
         total = weights if total is None else [t + w for t, w in zip(total, weights)]
     model.set_weights([(t / len(epochs)).astype(np.float32) for t in total])
-    out.mkdir(parents=True, exist_ok=True)
-    shutil.copy(run_dir / "spec.json", out / "spec.json")
-    cfg = {**cfg, "averaged_from": {"run": str(run_dir), "epochs": epochs}}
-    (out / "config.json").write_text(json.dumps(cfg, indent=2))
-    model.save_weights(str(out / "best.weights.h5"))
-    model.save_weights(str(out / "last.weights.h5"))
-    return out
+    return write_run(out, spec, model, {**cfg, "averaged_from": {"run": str(run_dir), "epochs": epochs}})
 
 
 def main(argv=None) -> int:

@@ -13,7 +13,6 @@ close to it in training mode, where batch statistics replace the moving ones.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -107,6 +106,7 @@ def to_run(model_path, out_dir, calibrate: str | None = None) -> Path:
     import tf_keras as keras
 
     from .models import build, macs_per_frame
+    from .run_dir import write_run
 
     model_path, out = Path(model_path), Path(out_dir)
     spec = read_spec(model_path)
@@ -128,17 +128,12 @@ def to_run(model_path, out_dir, calibrate: str | None = None) -> Path:
         bn.set_weights([np.sqrt(var + BN_EPSILON), mu + bias, mu, var])
     for name in ("proj", "lstm", "mask"):
         model.get_layer(name).set_weights(weights[name])
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "spec.json").write_text(spec.to_json())
-    model.save_weights(str(out / "best.weights.h5"))
-    model.save_weights(str(out / "last.weights.h5"))
     config = {"model": "crnn", "preset": None, "size": size, "qat": False, "from": str(model_path),
               "converted_from_tflite": True,
               "data": str(calibrate) if calibrate else None, "distortion_weight": 0.0, "residual_weight": 0.0,
               "postfilter_loss": "none", "parameters": int(model.count_params()),
               "macs_per_frame": macs_per_frame(model)}
-    (out / "config.json").write_text(json.dumps(config, indent=2))
-    return out
+    return write_run(out, spec, model, config)
 
 
 def main(argv=None) -> int:

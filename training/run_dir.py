@@ -47,3 +47,15 @@ def epochs_logged(history_csv: Path) -> int:
         return 0
     with open(history_csv) as f:
         return max(0, sum(1 for line in f if line.strip()) - 1)
+
+
+def write_run(out_dir, spec: FeatureSpec, model, config: dict) -> Path:
+    """Write a run folder made without training (spec.json, config.json, the model's weights
+    as best and last), as export and training.train --from read it."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "spec.json").write_text(spec.to_json())
+    model.save_weights(str(out / "best.weights.h5"))
+    model.save_weights(str(out / "last.weights.h5"))
+    (out / "config.json").write_text(json.dumps(config, indent=2))
+    return out
