@@ -65,7 +65,7 @@ class StreamDenoiser:
     len(input) + latency_samples.
 
     min_gain_db and postfilter default to the model's own settings (FROM_MODEL: its spec's
-    run_time: -30 dB and "wiener" for the bundled models, -20 dB and "wiener" for any file
+    run_time: -40 dB and "wiener" for the bundled models, -20 dB and "wiener" for any file
     exported without them); a number or None, and "wiener" or "none", override them.
     min_gain_db caps the attenuation, which keeps the models from carving into speech they
     are unsure of (runtime/models/MODEL_CARD.md has the limits measured); None removes it.
