@@ -41,6 +41,21 @@ def test_bundled_model_spec_matches_its_name(name):
     assert spec.info["quant"] == name.rsplit("_", 1)[1].removesuffix(".tflite")
 
 
+#: The run-time settings MODEL_CARD.md documents for the bundled files (each chosen on the
+#: tuning mixes): a re-export that forgets --min-gain-db or --postfilter-exponent would
+#: otherwise ship the runtime's fallbacks (-20 dB, 0.5) and silently clean worse.
+CARD_RUN_TIME = {"min_gain_db": -40.0, "postfilter": "wiener"}
+CARD_EXPONENT = {"crnn16k_int8.tflite": 0.25, "crnn16k_float32.tflite": 0.25}
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_model_carries_the_run_time_settings_of_the_card(name):
+    spec = read_spec(MODELS_DIR / name)
+    for key, value in CARD_RUN_TIME.items():
+        assert spec.setting(key) == value, (name, key)
+    assert spec.setting("postfilter_exponent") == CARD_EXPONENT.get(name, 0.5), name
+
+
 def test_bundled_int8_files_are_int8_where_the_card_says():
     from export.inspect_ops import summary  # LiteRT only, no TensorFlow
 
