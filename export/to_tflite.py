@@ -5,7 +5,8 @@
 int8 is full-integer kernels with float32 model I/O (the QUANTIZE/DEQUANTIZE at the
 edges cost less than doing the same in Python per frame), calibrated on real features
 from a manifest directory. The CRNN is exported as a one-frame model with explicit
-LSTM state tensors (h_in/c_in -> h_out/c_out); in its int8 export the convolutions and
+LSTM state tensors (h_in/c_in -> h_out/c_out, and h2_in/c2_in -> h2_out/c2_out for a
+second, stacked LSTM), named in the spec's state_shapes; in its int8 export the convolutions and
 every matrix product (all of its weights) are int8, while the LSTM cell's element-wise
 ops (gates, cell state, tanh) stay float32 by default: an int8 cell state drifts from the
 float one over hundreds of frames (measured: output SNR against Keras 8 dB with an int8
@@ -81,46 +82,49 @@ def calibration_audio(data_dir, spec, max_files: int = 16) -> list[np.ndarray]:
 
 
 def stream_examples(model, audio_list, spec, frames_per_file: int = 100000):
-    """[(frame, h, c), ...] from running the float one-frame CRNN over real audio."""
+    """[(frame, [state, ...]), ...] from running the float one-frame CRNN over real audio;
+    the states in the model's input order (training.models.crnn_state_names)."""
     from training.enhance import model_inputs
 
     examples = []
-    units = model.inputs[1].shape[-1]
+    shapes = [tuple(t.shape) for t in model.inputs[1:]]
     for audio in audio_list:
         _, feats = model_inputs(audio, spec)
-        h = np.zeros((1, units), np.float32)
-        c = np.zeros((1, units), np.float32)
+        states = [np.zeros(shape, np.float32) for shape in shapes]
         for t in range(min(frames_per_file, feats.shape[1])):
             frame = feats[:, t:t + 1, :]
-            examples.append((frame, h, c))
-            _, h, c = (np.asarray(v) for v in model([frame, h, c], training=False))
+            examples.append((frame, states))
+            _, *states = (np.asarray(v) for v in model([frame, *states], training=False))
     return examples
 
 
-def _crnn_signature(model):
-    """A concrete function whose signature names are the spec's ("frame", "h_in", "c_in" ->
-    "mask", "h_out", "c_out") whatever the Keras layers are called (QAT renames them)."""
+def _crnn_signature(model, state_names):
+    """A concrete function whose signature names are the spec's ("frame" and "<state>_in"
+    -> "mask" and "<state>_out", for each of state_names in the model's input order)
+    whatever the Keras layers are called (QAT renames them)."""
     import tensorflow as tf
 
-    frame_shape, h_shape, c_shape = (tuple(t.shape) for t in model.inputs)
+    shapes = [tuple(t.shape) for t in model.inputs]
+    signature = [tf.TensorSpec(shapes[0], tf.float32, name="frame")]
+    signature += [tf.TensorSpec(shape, tf.float32, name=f"{n}_in") for n, shape in zip(state_names, shapes[1:])]
 
-    @tf.function(input_signature=[tf.TensorSpec(frame_shape, tf.float32, name="frame"),
-                                  tf.TensorSpec(h_shape, tf.float32, name="h_in"),
-                                  tf.TensorSpec(c_shape, tf.float32, name="c_in")])
-    def serve(frame, h_in, c_in):
-        mask, h, c = model([frame, h_in, c_in], training=False)
-        return {"mask": mask, "h_out": h, "c_out": c}
+    @tf.function(input_signature=signature)
+    def serve(frame, *states):
+        mask, *out = model([frame, *states], training=False)
+        return {"mask": mask, **{f"{n}_out": v for n, v in zip(state_names, out)}}
 
     return serve.get_concrete_function()
 
 
-def convert(keras_model, quant: str, representative=None, streaming_crnn: bool = False,
+def convert(keras_model, quant: str, representative=None, state_names=(),
             float_ops: tuple = ()) -> bytes:
-    """The .tflite bytes; float_ops (int8 only) names op types left unquantized."""
+    """The .tflite bytes; state_names: a streaming CRNN's states (empty for a CR-CED);
+    float_ops (int8 only) names op types left unquantized."""
     import tensorflow as tf
 
-    if streaming_crnn:
-        conv = tf.lite.TFLiteConverter.from_concrete_functions([_crnn_signature(keras_model)], keras_model)
+    if state_names:
+        conv = tf.lite.TFLiteConverter.from_concrete_functions(
+            [_crnn_signature(keras_model, state_names)], keras_model)
     else:
         conv = tf.lite.TFLiteConverter.from_keras_model(keras_model)
     if quant == "float16":
@@ -145,7 +149,8 @@ def export(run_dir, quant: str = "int8", out=None, calibration=None, weights: st
     """Write the .tflite and return a report (sizes, errors, ops). ``run_time``: settings the
     runtime applies to this model by default (runtime.spec.RUN_TIME_DEFAULTS' keys; the
     rest keep those defaults), all written into the spec."""
-    from training.models import build, copy_cr_ced_weights, cr_ced_for_export, crnn_stream, macs_per_frame
+    from training.models import (build, copy_cr_ced_weights, cr_ced_for_export, crnn_state_names,
+                                 crnn_stream, macs_per_frame)
     from training.run_dir import load_run
 
     from .inspect_ops import summary
@@ -174,17 +179,19 @@ def export(run_dir, quant: str = "int8", out=None, calibration=None, weights: st
             stream.set_weights(model.get_weights())
         else:
             stream = crnn_stream(spec, model, **size)
-        units = stream.inputs[1].shape[-1]
-        spec = spec.replace(state_shapes={"h": [1, units], "c": [1, units]}, context_frames=1)
+        state_names = crnn_state_names(size)
+        spec = spec.replace(state_shapes={n: [int(d) for d in t.shape] for n, t in
+                                          zip(state_names, stream.inputs[1:])}, context_frames=1)
         examples = stream_examples(stream, audio, spec)
 
         def representative():
-            for frame, h, c in examples:  # keyed by signature name: order is not defined
-                yield {"frame": frame, "h_in": h, "c_in": c}
+            for frame, states in examples:  # keyed by signature name: order is not defined
+                yield {"frame": frame, **{f"{n}_in": v for n, v in zip(state_names, states)}}
         to_convert = stream
     else:
         from training.enhance import model_inputs
 
+        state_names = []
         to_convert = cr_ced_for_export(spec, dense_head=dense_head)
         if cfg.get("qat"):
             from training.qat import quantize
@@ -204,8 +211,7 @@ def export(run_dir, quant: str = "int8", out=None, calibration=None, weights: st
     if dense_head:
         info["dense_head"] = True
     spec = spec.replace(info=info, run_time=run_time, version=SPEC_VERSION)
-    flat = convert(to_convert, quant, representative, streaming_crnn=kind == "crnn",
-                   float_ops=float_ops)
+    flat = convert(to_convert, quant, representative, state_names=state_names, float_ops=float_ops)
     flat = embed_metadata(flat, SPEC_METADATA_NAME, spec.to_json().encode())
     out = Path(out or Path(run_dir) / f"{kind.replace('-', '_')}_{quant}.tflite")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -309,3 +309,72 @@ def test_set_run_time_rewrites_only_the_settings(tmp_path, capsys):
     assert set_main([str(junk), "--postfilter", "none"]) == 1
     assert "error:" in capsys.readouterr().err
     assert set_main([str(src)]) == 2
+
+
+def test_crnn_second_lstm_grows_quantizes_exports_streams_and_converts_back(tiny_runs, tiny_mix, tmp_path, rng):
+    """--from RUN --units2 N stacks a second LSTM whose output rows start at zero (the run's
+    function is kept), records it in the run's size, and survives QAT and both exports with
+    four named states (h, c, h2, c2); the float32 file streams to the Keras sequence output
+    and training.from_tflite reads it back into a run of the same function."""
+    from export.to_tflite import export
+    from training.from_tflite import to_run
+    from training.run_dir import load_run
+    from training.train import main as train_main
+
+    from .models_fixtures import train_args
+
+    base, spec, _ = load_run(tiny_runs["crnn"])
+    stacked = tmp_path / "stacked"
+    args = train_args("crnn", tiny_mix, stacked, epochs=1,
+                      extra=["--from", str(tiny_runs["crnn"]), "--units2", "12", "--lr", "0"])
+    assert train_main(args) == 0
+    assert json.loads((stacked / "config.json").read_text())["size"]["units2"] == 12
+    model, _, _ = load_run(stacked)
+    feats = rng.standard_normal((1, 60, spec.n_bins)).astype(np.float32)
+    # lr 0 leaves the weights as grown (only batch-norm statistics move): the base run's,
+    # and zero output rows for the second LSTM
+    units = base.get_layer("lstm").units
+    kernel = model.get_layer("mask").get_weights()[0]
+    np.testing.assert_array_equal(kernel[:units], base.get_layer("mask").get_weights()[0])
+    assert kernel.shape[0] == units + 12 and not kernel[units:].any()
+    for a, b in zip(model.get_layer("lstm").get_weights(), base.get_layer("lstm").get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+    # a real fine-tune moves the second LSTM's rows off zero; the files must carry it
+    tuned = tmp_path / "stacked_tuned"
+    assert train_main(train_args("crnn", tiny_mix, tuned, epochs=1, extra=["--from", str(stacked)])) == 0
+    model, _, _ = load_run(tuned)
+    assert np.abs(model.get_layer("mask").get_weights()[0][units:]).max() > 1e-4
+
+    qat = tmp_path / "stacked_qat"
+    assert train_main(train_args("crnn", tiny_mix, qat, epochs=1, extra=["--qat", "--from", str(tuned)])) == 0
+    report = export(qat, "int8", tmp_path / "stacked_int8.tflite")
+    assert report["weight_ops_int8"] and report["output_snr_db"] > 15
+    int8 = TfliteDenoiserModel(tmp_path / "stacked_int8.tflite")
+    assert int8.spec.state_shapes == {"h": [1, units], "c": [1, units], "h2": [1, 12], "c2": [1, 12]}
+
+    f32 = tmp_path / "stacked_f32.tflite"
+    export(tuned, "float32", f32)
+    tfl = TfliteDenoiserModel(f32)
+    got = np.stack([tfl(feats[0, t]).copy() for t in range(60)])
+    np.testing.assert_allclose(got, model.predict(feats, verbose=0)[0], atol=1e-4)
+
+    back, _, cfg = load_run(to_run(f32, tmp_path / "recovered", str(tiny_mix)))
+    assert cfg["size"]["units2"] == 12
+    np.testing.assert_allclose(back.predict(feats, verbose=0), model.predict(feats, verbose=0), atol=1e-4)
+
+
+def test_growing_the_lstms_of_a_stacked_crnn_is_a_one_line_error(tiny_runs, tiny_mix, tmp_path, capsys):
+    from training.train import main as train_main
+
+    from .models_fixtures import train_args
+
+    stacked = tmp_path / "stacked"
+    assert train_main(train_args("crnn", tiny_mix, stacked, epochs=1,
+                                 extra=["--from", str(tiny_runs["crnn"]), "--units2", "8", "--lr", "0"])) == 0
+    capsys.readouterr()
+    assert train_main(train_args("crnn", tiny_mix, tmp_path / "wider", epochs=1,
+                                 extra=["--from", str(stacked), "--units2", "16"])) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "second LSTM" in err and len(err.splitlines()) == 1
+    assert train_main(train_args("crnn", tiny_mix, tmp_path / "neg", epochs=1, extra=["--units2", "-1"])) == 1

@@ -129,6 +129,49 @@ def test_input_skip_is_added_with_zero_weights_and_then_learns(rng):
         grow_crnn(skip, crnn(spec, proj=16, units=12))
 
 
+def test_second_lstm_is_stacked_with_zero_output_rows_and_then_learns(rng):
+    """--from RUN --units2 N: the stacked model still computes the run's function (also with
+    the input skip, and when the first LSTM widens at the same time), the second LSTM's
+    output rows get gradients, and the four-state streaming model matches the sequence one."""
+    from training.models import crnn_state_names, grow_crnn
+
+    spec = preset("paper8k", model_kind="crnn", context_frames=1)
+    x = rng.normal(size=(2, 30, spec.n_bins)).astype(np.float32)
+    for skip in (False, True):
+        small = crnn(spec, proj=16, units=8, input_skip=skip)
+        for w in small.weights:
+            w.assign(np.random.default_rng(len(w.name)).uniform(0.05, 0.3, w.shape).astype(np.float32))
+        before = small(x).numpy()
+        for units in (8, 12):
+            stacked = crnn(spec, proj=16, units=units, units2=6, input_skip=skip)
+            grow_crnn(small, stacked, seed=0)
+            np.testing.assert_allclose(stacked(x).numpy(), before, atol=1e-5)
+    assert macs_per_frame(stacked) - macs_per_frame(crnn(spec, proj=16, units=12, input_skip=True)) == \
+        4 * 6 * (12 + 6) + 6 * spec.n_bins
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean((stacked(x) - 0.5) ** 2)
+    grad = tape.gradient(loss, stacked.get_layer("mask").kernel).numpy()
+    assert np.abs(grad[12:18]).max() > 0
+
+    kernel, bias = stacked.get_layer("mask").get_weights()
+    kernel[12:18] = rng.normal(0, 0.3, kernel[12:18].shape)  # as if trained: the second LSTM matters
+    stacked.get_layer("mask").set_weights([kernel, bias])
+    assert not np.allclose(stacked(x).numpy(), before, atol=1e-3)
+    size = dict(proj=16, units=12, units2=6, input_skip=True)
+    assert crnn_state_names(size) == ["h", "c", "h2", "c2"] and crnn_state_names({}) == ["h", "c"]
+    stream = crnn_stream(spec, stacked, **size)
+    states = [np.zeros((1, 12), np.float32)] * 2 + [np.zeros((1, 6), np.float32)] * 2
+    outs = []
+    for t in range(x.shape[1]):
+        m, *states = stream([x[:1, t:t + 1], *states])
+        outs.append(m.numpy()[0, 0])
+    np.testing.assert_allclose(np.array(outs), stacked(x[:1]).numpy()[0], atol=1e-5)
+    with pytest.raises(ValueError, match="second LSTM"):
+        grow_crnn(stacked, crnn(spec, proj=16, units=12, units2=8, input_skip=True))
+    with pytest.raises(ValueError, match="same CRNN graph"):
+        grow_crnn(stacked, crnn(spec, proj=16, units=12, input_skip=True))
+
+
 def test_pooled_bands_keep_low_bins_and_average_widening_bands_above():
     from training.models import pooled_bands
 

@@ -52,7 +52,7 @@ def test_wrong_declared_sample_rate_is_refused():
         StreamDenoiser(IdentityModel(preset("paper8k")), sample_rate=16000)
 
 
-@pytest.mark.parametrize("kind", ["cr-ced", "crnn"])
+@pytest.mark.parametrize("kind", ["cr-ced", "crnn", "crnn-stacked"])
 def test_stream_equals_offline_for_any_chunking(kind, stored_models, rng):
     path = stored_models[(kind, "float32")]
     x = rng.standard_normal(12000) * 0.1
@@ -195,7 +195,8 @@ def test_stream_applies_the_run_time_settings_its_model_carries(stored_models, r
     assert (old.min_gain_db, old.postfilter) == (-20.0, "wiener")
 
 
-@pytest.mark.parametrize("kind,weights", [("cr-ced", "int8"), ("crnn", "int8"), ("crnn", "float32")])
+@pytest.mark.parametrize("kind,weights", [("cr-ced", "int8"), ("crnn", "int8"), ("crnn", "float32"),
+                                          ("crnn-stacked", "int8")])
 def test_blocks_of_frames_equal_frame_by_frame_even_when_mixed(kind, weights, stored_models, rng):
     """process() runs the frames a chunk completes as blocks (batched FFT, features,
     post-filter, overlap-add); interleaved with single frames it stays the frame path."""
@@ -240,7 +241,8 @@ def test_chunks_of_fewer_frames_than_min_block_take_the_frame_path(compiled, sto
 
 
 @pytest.mark.skipif(not kernels_available(), reason="numba is not installed (the [fast] extra)")
-@pytest.mark.parametrize("kind,weights", [("cr-ced", "int8"), ("crnn", "int8"), ("crnn", "float32")])
+@pytest.mark.parametrize("kind,weights", [("cr-ced", "int8"), ("crnn", "int8"), ("crnn", "float32"),
+                                          ("crnn-stacked", "int8")])
 def test_compiled_and_numpy_frame_paths_give_the_same_stream(kind, weights, stored_models, rng):
     """The kernels change how the frame is computed, not what: frame by frame and in blocks
     the two paths agree to rounding, through the models' int8 input steps too."""

@@ -39,6 +39,7 @@ class TrainConfig:
     postfilter_loss: str | None = None
     sisdr_weight: float | None = None
     units: int | None = None
+    units2: int | None = None  # a second, stacked LSTM
     proj: int | None = None
     input_skip: bool = False
     pool_above: float | None = None

@@ -29,7 +29,7 @@ BN_EPSILON = 1e-3  # Keras BatchNormalization's default
 
 
 def _graph(path: Path):
-    """(ops, constant tensors by index, graph input indices) of a .tflite file."""
+    """(ops, constant tensors by index, {signature input name: tensor index}) of a .tflite."""
     interp, _ = make_interpreter(path, 1, raw_ops=True)
     ops = interp._get_ops_details()
     inputs = {d["index"] for d in interp.get_input_details()}
@@ -41,17 +41,23 @@ def _graph(path: Path):
             consts[d["index"]] = np.array(interp.get_tensor(d["index"]))
         except ValueError:
             pass
-    return ops, consts, inputs
+    signatures = interp.get_signature_list()
+    names = {}
+    if signatures:
+        runner = interp.get_signature_runner(next(iter(signatures)))
+        names = {name: int(d["index"]) for name, d in runner.get_input_details().items()}
+    return ops, consts, names
 
 
 def crnn_weights(path: Path) -> tuple[dict, dict]:
     """(size, {layer: [arrays]}) of a float32 CRNN file, read off its op graph: the
-    convolutions in order, then the projection, the LSTM's input and recurrent products,
-    its bias, and the mask layer (the last FULLY_CONNECTED)."""
-    ops, consts, graph_inputs = _graph(path)
+    convolutions in order, then the projection, each LSTM's input and recurrent products
+    (the recurrent one reads the LSTM's "h_in"/"h2_in" state input) and its bias, and the
+    mask layer (the last FULLY_CONNECTED)."""
+    ops, consts, names = _graph(path)
     convs = [op for op in ops if op["op_name"] == "CONV_2D"]
     fcs = [op for op in ops if op["op_name"] == "FULLY_CONNECTED"]
-    if not convs or len(fcs) < 4 or any(op["op_name"] == "DEQUANTIZE" for op in ops):
+    if not convs or len(fcs) < 4 or any(op["op_name"] == "DEQUANTIZE" for op in ops) or "h_in" not in names:
         raise DenoiseError(f"{path}: not a float32 CRNN exported by export.to_tflite")
 
     def const(i):
@@ -63,19 +69,51 @@ def crnn_weights(path: Path) -> tuple[dict, dict]:
     for n, op in enumerate(convs):
         kernel = const(op["inputs"][1])  # (out, kh, kw, in) -> Keras (kh, kw, in, out)
         layers[f"enc{n}"] = (kernel.transpose(1, 2, 3, 0), const(op["inputs"][2]))
-    recurrent = next(op for op in fcs if int(op["inputs"][0]) in graph_inputs)
-    proj, lstm_in, mask = fcs[0], fcs[1] if fcs[1] is not recurrent else fcs[2], fcs[-1]
+    lstms = ["lstm", "lstm2"] if "h2_in" in names else ["lstm"]
+    recurrent = {}
+    for lstm, state in zip(lstms, ("h_in", "h2_in")):
+        recurrent[lstm] = next((op for op in fcs if int(op["inputs"][0]) == names[state]), None)
+        if recurrent[lstm] is None:
+            raise DenoiseError(f"{path}: no recurrent product reads {state}; is this a float32 CRNN?")
+    # the others in graph order: projection, each LSTM's input product, the mask layer
+    forward = [op for op in fcs if all(op is not r for r in recurrent.values())]
+    if len(forward) != len(lstms) + 2:
+        raise DenoiseError(f"{path}: {len(fcs)} matrix products do not make a CRNN with {len(lstms)} LSTM(s)")
+    proj, mask = forward[0], forward[-1]
     layers["proj"] = [const(proj["inputs"][1]).T, const(proj["inputs"][2])]
-    units = const(recurrent["inputs"][1]).shape[1]
-    bias = next(const(i) for op in ops if op["op_name"] == "ADD" for i in op["inputs"]
-                if int(i) in consts and consts[int(i)].shape == (4 * units,))
-    layers["lstm"] = [const(lstm_in["inputs"][1]).T, const(recurrent["inputs"][1]).T, bias]
+    producer = {int(t): op for op in ops for t in op["outputs"]}
+    for lstm, lstm_in in zip(lstms, forward[1:-1]):
+        units = const(recurrent[lstm]["inputs"][1]).shape[1]
+        mine = {id(lstm_in), id(recurrent[lstm])}
+        bias = next((const(i) for op in ops if op["op_name"] == "ADD" for i in op["inputs"]
+                     if int(i) in consts and consts[int(i)].shape == (4 * units,)
+                     and _reaches(op, mine, producer)), None)
+        if bias is None:
+            raise DenoiseError(f"{path}: no bias found for {lstm}; is this a float32 CRNN?")
+        layers[lstm] = [const(lstm_in["inputs"][1]).T, const(recurrent[lstm]["inputs"][1]).T, bias]
     layers["mask"] = [const(mask["inputs"][1]).T, const(mask["inputs"][2])]
     size = {"channels": [int(layers[f"enc{n}"][0].shape[-1]) for n in range(len(convs))],
-            "proj": int(layers["proj"][0].shape[1]), "units": int(units)}
-    if layers["mask"][0].shape[0] != units:
+            "proj": int(layers["proj"][0].shape[1]), "units": int(layers["lstm"][1].shape[0])}
+    if "lstm2" in layers:
+        size["units2"] = int(layers["lstm2"][1].shape[0])
+    if layers["mask"][0].shape[0] != size["units"] + size.get("units2", 0):
         raise DenoiseError(f"{path}: a CRNN with the input skip is not supported here")
     return size, layers
+
+
+def _reaches(op, targets: set, producer: dict) -> bool:
+    """Whether op's inputs lead back to one of the ops in targets (by id) through ADDs:
+    which LSTM a gate bias belongs to, however the converter ordered the gate sums."""
+    seen, todo = set(), [op]
+    while todo:
+        node = todo.pop()
+        if id(node) in targets:
+            return True
+        if id(node) in seen or (node is not op and node["op_name"] != "ADD"):
+            continue
+        seen.add(id(node))
+        todo += [producer[int(t)] for t in node["inputs"] if int(t) in producer]
+    return False
 
 
 def calibration_features(spec, data_dir: str | None, seconds: float = 60.0) -> np.ndarray:
@@ -126,8 +164,9 @@ def to_run(model_path, out_dir, calibrate: str | None = None) -> Path:
         var = y.reshape(-1, y.shape[-1]).var(0)
         # inference: sqrt(var+eps) * (y - mu) / sqrt(var+eps) + mu + bias = y + bias
         bn.set_weights([np.sqrt(var + BN_EPSILON), mu + bias, mu, var])
-    for name in ("proj", "lstm", "mask"):
-        model.get_layer(name).set_weights(weights[name])
+    for name in ("proj", "lstm", "lstm2", "mask"):
+        if name in weights:
+            model.get_layer(name).set_weights(weights[name])
     config = {"model": "crnn", "preset": None, "size": size, "qat": False, "from": str(model_path),
               "converted_from_tflite": True,
               "data": str(calibrate) if calibrate else None, "distortion_weight": 0.0, "residual_weight": 0.0,

@@ -164,8 +164,13 @@ def pooled_bands(spec: FeatureSpec, above_hz: float) -> np.ndarray:
 
 
 def _crnn_graph(spec, frames, state_inputs, *, channels, proj, units, stream, input_skip=False,
-                pool_above_hz=None):
-    """Shared CRNN graph; frames is (batch, T, bins). Returns (mask, [h, c]).
+                pool_above_hz=None, units2=0):
+    """Shared CRNN graph; frames is (batch, T, bins). Returns (mask, states): [h, c], or
+    [h, c, h2, c2] with a second LSTM.
+
+    units2 > 0 stacks a second LSTM of that many units on the first; the output layer sees
+    both LSTMs' outputs side by side, so a one-LSTM model grows into it exactly (grow_crnn
+    starts the second LSTM's rows of the output layer at zero).
 
     input_skip feeds the current frame's features to the output layer beside the LSTM
     output, so the mask can follow the frame's own fine spectral detail (harmonics, which
@@ -191,20 +196,33 @@ def _crnn_graph(spec, frames, state_inputs, *, channels, proj, units, stream, in
     x = layers.Dense(proj, activation="relu", name="proj")(x)
     lstm = layers.LSTM(units, return_sequences=True, return_state=True, unroll=stream,
                        name="lstm")
-    x, h, c = lstm(x, initial_state=state_inputs) if state_inputs else lstm(x)
+    x, h, c = lstm(x, initial_state=state_inputs[:2]) if state_inputs else lstm(x)
+    states = [h, c]
+    if units2:
+        lstm2 = layers.LSTM(units2, return_sequences=True, return_state=True, unroll=stream,
+                            name="lstm2")
+        y, h2, c2 = lstm2(x, initial_state=state_inputs[2:]) if state_inputs else lstm2(x)
+        x = layers.Concatenate(name="stack")([x, y])
+        states += [h2, c2]
     if input_skip:
         x = layers.Concatenate(name="input_skip")([x, frames])
     if spec.output_kind == "magnitude":
         x = layers.Dense(bins, activation=_output_activation(spec), name="compressed")(x)
-        return ExpandCompressed(name="mask")(x), [h, c]
+        return ExpandCompressed(name="mask")(x), states
     mask = layers.Dense(bins, activation="sigmoid", name="mask")(x)
-    return mask, [h, c]
+    return mask, states
 
 
-CRNN_DEFAULTS = dict(channels=(16, 16), proj=128, units=128, input_skip=False, pool_above_hz=None)
+CRNN_DEFAULTS = dict(channels=(16, 16), proj=128, units=128, input_skip=False, pool_above_hz=None,
+                     units2=0)
 
 #: The layers keep_back_end carries over: what follows the projection.
-BACK_END = ("lstm", "mask", "compressed")
+BACK_END = ("lstm", "lstm2", "mask", "compressed")
+
+
+def crnn_state_names(size: dict) -> list[str]:
+    """The streaming CRNN's recurrent states in input order ("<name>_in" -> "<name>_out")."""
+    return ["h", "c"] + (["h2", "c2"] if {**CRNN_DEFAULTS, **size}["units2"] else [])
 
 
 def keep_back_end(trained: keras.Model, fresh: keras.Model) -> None:
@@ -234,10 +252,15 @@ def grow_crnn(small: keras.Model, large: keras.Model, seed: int = 0, scale: floa
     rng = np.random.default_rng(seed)
     old, new = {l.name: l for l in small.layers}, {l.name: l for l in large.layers}
     added = set(new) - set(old)
-    if set(old) - set(new) or any(new[name].weights for name in added):
+    # a stacked second LSTM may be added (Keras initialises it; its output rows start at 0)
+    if set(old) - set(new) or any(new[name].weights for name in added - {"lstm2"}):
         raise ValueError("the two models are not the same CRNN graph")
     # LSTM widths, for the output layer's rows (a CR-CED has none and never grows)
-    old_units, new_units = (m["lstm"].weights[1].shape[0] if "lstm" in m else 0 for m in (old, new))
+    old_units, new_units = (sum(m[n].weights[1].shape[0] for n in ("lstm", "lstm2") if n in m)
+                            for m in (old, new))
+    if "lstm2" in old and any(old[n].weights[1].shape != new[n].weights[1].shape
+                              for n in ("lstm", "lstm2")):
+        raise ValueError("a CRNN with a second LSTM can't grow its LSTMs")
     for name, layer in new.items():
         if name in added:
             continue
@@ -255,7 +278,10 @@ def grow_crnn(small: keras.Model, large: keras.Model, seed: int = 0, scale: floa
         elif name == "lstm":
             layer.set_weights(_grow_lstm(*src, *[a.shape for a in dst], rng, scale))
         elif name == "mask" or name == "compressed":
-            # rows: LSTM units, then the skipped input features if any; new rows are zero
+            # rows: the first LSTM's units (then the second's, if any), then the skipped
+            # input features if any; new rows are zero. A first LSTM that grew while a
+            # second one was added keeps its old rows first: the second LSTM's rows follow
+            # the first one's new width, and they are all new.
             kernel = np.zeros(dst[0].shape, dst[0].dtype)
             kernel[:old_units] = src[0][:old_units]
             skip_rows = src[0][old_units:]
@@ -337,18 +363,18 @@ def crnn(spec: FeatureSpec, **size) -> keras.Model:
 def crnn_stream(spec: FeatureSpec, trained: keras.Model | None = None, **size) -> keras.Model:
     """One-frame CRNN with explicit LSTM state in and out, batch 1, for streaming export.
 
-    Inputs: frame (1, 1, bins), h (1, units), c (1, units). Outputs: mask (1, 1, bins;
-    the magnitude for an output_kind "magnitude" spec),
-    h, c. Copies the weights of ``trained`` (same size arguments) when given.
+    Inputs: frame (1, 1, bins), then each state of ``crnn_state_names`` (h, c: (1, units);
+    h2, c2: (1, units2) with a second LSTM). Outputs: mask (1, 1, bins; the magnitude for
+    an output_kind "magnitude" spec), then the states in the same order. Copies the weights of ``trained`` (same size arguments) when given.
     """
     cfg = {**CRNN_DEFAULTS, **size}
     frame = layers.Input((1, spec.n_bins), batch_size=1, name="frame")
-    h_in = layers.Input((cfg["units"],), batch_size=1, name="h_in")
-    c_in = layers.Input((cfg["units"],), batch_size=1, name="c_in")
-    mask, (h, c) = _crnn_graph(spec, frame, [h_in, c_in], stream=True, **cfg)
-    h = layers.Activation("linear", name="h_out")(h)
-    c = layers.Activation("linear", name="c_out")(c)
-    model = keras.Model([frame, h_in, c_in], [mask, h, c], name="crnn_stream")
+    names = crnn_state_names(cfg)
+    widths = [cfg["units"]] * 2 + [cfg["units2"]] * (len(names) - 2)
+    state_in = [layers.Input((w,), batch_size=1, name=f"{n}_in") for n, w in zip(names, widths)]
+    mask, states = _crnn_graph(spec, frame, state_in, stream=True, **cfg)
+    state_out = [layers.Activation("linear", name=f"{n}_out")(s) for n, s in zip(names, states)]
+    model = keras.Model([frame, *state_in], [mask, *state_out], name="crnn_stream")
     if trained is not None:
         model.set_weights(trained.get_weights())
     return model

@@ -48,13 +48,15 @@ def strategy_for(name: str):
 
 def crnn_size(args, kind: str) -> dict:
     """The CRNN size options given on the command line (empty: the defaults)."""
-    given = {k: v for k, v in (("units", args.units), ("proj", args.proj),
+    given = {k: v for k, v in (("units", args.units), ("proj", args.proj), ("units2", args.units2),
                                ("channels", args.channels),
                                ("input_skip", True if args.input_skip else None),
                                ("pool_above_hz", args.pool_above)) if v is not None}
     if (given or args.new_front_end) and kind != "crnn":
-        raise DenoiseError("--units/--proj/--channels/--input-skip/--pool-above/--new-front-end shape "
+        raise DenoiseError("--units/--units2/--proj/--channels/--input-skip/--pool-above/--new-front-end shape "
                            "the CRNN; CR-CED's size is fixed by the paper")
+    if args.units2 is not None and args.units2 < 0:
+        raise DenoiseError(f"--units2 wants 0 (one LSTM) or more units, got {args.units2}")
     if args.pool_above is not None and args.pool_above <= 0:
         raise DenoiseError(f"--pool-above wants a frequency in Hz above 0, got {args.pool_above}")
     if "channels" in given:
@@ -148,11 +150,11 @@ def train(args: TrainConfig, extra_callbacks=()) -> dict:
             raise DenoiseError("band-extend (--preset) and grow (--units/--proj) in separate runs")
         if grow:
             if args.qat or "channels" in grow:
-                raise DenoiseError("with --from, only --units/--proj/--input-skip may be given (to grow "
+                raise DenoiseError("with --from, only --units/--units2/--proj/--input-skip may be given (to grow "
                                    "the CRNN for a float fine-tune); the encoder channels stay the run's")
             merged = {**CRNN_DEFAULTS, **size, **grow}
             if any(merged[k] < {**CRNN_DEFAULTS, **size}[k] for k in grow):
-                raise DenoiseError("--units/--proj/--input-skip with --from can only grow the CRNN")
+                raise DenoiseError("--units/--units2/--proj/--input-skip with --from can only grow the CRNN")
             size = {**size, **grow}
     else:
         kind = args.model or "cr-ced"
@@ -211,7 +213,10 @@ def train(args: TrainConfig, extra_callbacks=()) -> dict:
             elif base_model is not None and new_front:
                 keep_back_end(base_model, model)
             elif base_model is not None:
-                grow_crnn(base_model, model, seed=args.seed)  # = set_weights when the size is the same
+                try:  # = set_weights when the size is the same
+                    grow_crnn(base_model, model, seed=args.seed)
+                except ValueError as err:
+                    raise DenoiseError(f"--from {args.from_run}: {err}") from None
         loss = (spectral_loss_weighted(distortion, residual, postfilter, sisdr) if spec.output_kind == "mask"
                 else magnitude_loss)
         model.compile(optimizer=keras.optimizers.Adam(args.lr), loss=loss,
@@ -326,6 +331,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "the compressed spectral loss; 0.001 makes 1 dB weigh about as much as a "
                         "few percent of that loss (default 0, or the --from run's)")
     p.add_argument("--units", type=int, default=None, help="CRNN LSTM units (default 128)")
+    p.add_argument("--units2", type=int, default=None, metavar="N",
+                   help="CRNN: stack a second LSTM of N units on the first; the output layer sees "
+                        "both (with --from, added with zero output weights: the run's function is "
+                        "kept). Default 0: one LSTM")
     p.add_argument("--proj", type=int, default=None, help="CRNN projection width before the LSTM (default 128)")
     p.add_argument("--input-skip", action="store_true",
                    help="CRNN: feed each frame's features to the output layer beside the LSTM "
