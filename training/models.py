@@ -365,7 +365,8 @@ def crnn_stream(spec: FeatureSpec, trained: keras.Model | None = None, **size) -
 
     Inputs: frame (1, 1, bins), then each state of ``crnn_state_names`` (h, c: (1, units);
     h2, c2: (1, units2) with a second LSTM). Outputs: mask (1, 1, bins; the magnitude for
-    an output_kind "magnitude" spec), then the states in the same order. Copies the weights of ``trained`` (same size arguments) when given.
+    an output_kind "magnitude" spec), then the states in the same order. Copies the
+    weights of ``trained`` (same size arguments) when given.
     """
     cfg = {**CRNN_DEFAULTS, **size}
     frame = layers.Input((1, spec.n_bins), batch_size=1, name="frame")
