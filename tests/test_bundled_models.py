@@ -43,9 +43,10 @@ def test_bundled_model_spec_matches_its_name(name):
 
 #: The run-time settings MODEL_CARD.md documents for the bundled files (each chosen on the
 #: tuning mixes): a re-export that forgets --min-gain-db or --postfilter-exponent would
-#: otherwise ship the runtime's fallbacks (-20 dB, 0.5) and silently clean worse.
-CARD_RUN_TIME = {"min_gain_db": -40.0, "postfilter": "wiener"}
-CARD_EXPONENT = {"crnn16k_int8.tflite": 0.25, "crnn16k_float32.tflite": 0.25}
+#: otherwise ship the runtime's fallbacks (-20 dB limit, -20 dB Wiener floor) and silently
+#: clean worse.
+CARD_RUN_TIME = {"min_gain_db": -40.0, "postfilter": "wiener", "postfilter_exponent": 0.5}
+CARD_FLOOR_DB = {"crnn16k_int8.tflite": -15.0, "crnn16k_float32.tflite": -15.0}
 
 
 @pytest.mark.parametrize("name", BUNDLED)
@@ -53,7 +54,7 @@ def test_bundled_model_carries_the_run_time_settings_of_the_card(name):
     spec = read_spec(MODELS_DIR / name)
     for key, value in CARD_RUN_TIME.items():
         assert spec.setting(key) == value, (name, key)
-    assert spec.setting("postfilter_exponent") == CARD_EXPONENT.get(name, 0.5), name
+    assert spec.setting("postfilter_floor_db") == CARD_FLOOR_DB.get(name, -20.0), name
 
 
 def test_bundled_int8_files_are_int8_where_the_card_says():
