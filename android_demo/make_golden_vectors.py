@@ -27,6 +27,9 @@ from runtime.stream import MODELS_DIR, StreamDenoiser  # noqa: E402
 #: A small stored model exported with run-time settings other than the defaults, so the
 #: Java core is checked to read them from the file (tests/make_test_models.py).
 NON_DEFAULT_SETTINGS_MODEL = ROOT / "tests" / "data" / "models" / "crnn16k_int8.tflite"
+#: A small stored model with a one-frame lookahead: its masks go to the frame before the
+#: newest, through the Java core's delay line, one hop later.
+LOOKAHEAD_MODEL = ROOT / "tests" / "data" / "models" / "crnn-lookahead_int8.tflite"
 
 
 class Recorder:
@@ -69,11 +72,13 @@ def write(model_path: Path, out_dir: Path, seconds: float = 1.5) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="Write golden vectors for the Java DSP core tests.")
-    p.add_argument("models", nargs="*", help="models (default: the bundled ones and a small stored "
-                                             "model with non-default run-time settings)")
+    p.add_argument("models", nargs="*", help="models (default: the bundled ones, a small stored "
+                                             "model with non-default run-time settings and one with "
+                                             "a lookahead)")
     p.add_argument("-o", "--out", required=True, help="output folder (one subfolder per model)")
     args = p.parse_args(argv)
-    models = [Path(m) for m in args.models] or [*sorted(MODELS_DIR.glob("*.tflite")), NON_DEFAULT_SETTINGS_MODEL]
+    models = [Path(m) for m in args.models] or [*sorted(MODELS_DIR.glob("*.tflite")), NON_DEFAULT_SETTINGS_MODEL,
+                                                  LOOKAHEAD_MODEL]
     if not models:
         print(f"error: no models given and none bundled in {MODELS_DIR}", file=sys.stderr)
         return 1

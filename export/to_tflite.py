@@ -231,7 +231,7 @@ def export(run_dir, quant: str = "int8", out=None, calibration=None, weights: st
 
 def compare_with_keras(keras_model, tflite_path, spec, audio_list):
     """Masks from Keras (whole sequences) and from the .tflite run frame by frame."""
-    from training.enhance import keras_mask, model_inputs
+    from training.enhance import keras_mask, lookahead_inputs
 
     tfl = TfliteDenoiserModel(tflite_path)
     ref, got = [], []
@@ -239,12 +239,12 @@ def compare_with_keras(keras_model, tflite_path, spec, audio_list):
         _, mask = keras_mask(keras_model, audio, spec)
         ref.append(mask)
         tfl.reset()
-        _, inputs = model_inputs(audio, spec)
+        _, inputs = lookahead_inputs(audio, spec)
         if spec.model_kind == "crnn":
             frames = [inputs[0, t] for t in range(inputs.shape[1])]
         else:
             frames = list(inputs[..., 0])
-        got.append(np.stack([tfl(f).copy() for f in frames]))
+        got.append(np.stack([tfl(f).copy() for f in frames])[spec.lookahead_frames:])
     return np.concatenate(ref), np.concatenate(got)
 
 

@@ -10,7 +10,8 @@ Conventions (all lengths in samples, spectra are (frames, bins)):
   samples ``[i*hop, i*hop + n_fft)``: it ends with input sample ``(i+1)*hop - 1``,
   so it uses no look-ahead.
 * After frame ``i`` is synthesised, padded output samples ``[i*hop, (i+1)*hop)`` are
-  final. The output therefore lags the input by ``L`` samples (24 ms for paper8k).
+  final. The output therefore lags the input by ``L`` samples (24 ms for paper8k); a
+  model with ``lookahead_frames`` adds that many hops (FrameProcessor's delay line).
 * Synthesis uses the analysis window again and divides by the steady-state sum of
   squared windows, so analysis followed by synthesis is the identity after ``L``.
 """
@@ -47,7 +48,7 @@ def synthesis_gain(spec: FeatureSpec) -> np.ndarray:
 
 def frame_count(num_samples: int, spec: FeatureSpec) -> int:
     """Frames needed so every input sample reaches the (delayed) output."""
-    return -(-(num_samples + spec.latency_samples) // spec.hop)
+    return -(-(num_samples + spec.analysis_delay_samples) // spec.hop)
 
 
 # ---------------------------------------------------------------- offline (vectorised)
@@ -57,7 +58,7 @@ def stft(audio: np.ndarray, spec: FeatureSpec) -> np.ndarray:
     x = np.asarray(audio, dtype=np.float64)
     n_frames = frame_count(len(x), spec)
     padded = np.zeros((n_frames - 1) * spec.hop + spec.n_fft)
-    padded[spec.latency_samples:spec.latency_samples + len(x)] = x
+    padded[spec.analysis_delay_samples:spec.analysis_delay_samples + len(x)] = x
     idx = np.arange(spec.n_fft)[None, :] + spec.hop * np.arange(n_frames)[:, None]
     return np.fft.rfft(padded[idx] * analysis_window(spec), axis=1)
 
@@ -74,7 +75,7 @@ def istft(spectra: np.ndarray, spec: FeatureSpec, num_samples: int | None = None
         block = frames[:, k * spec.hop:(k + 1) * spec.hop].reshape(-1)
         out[k * spec.hop:k * spec.hop + block.size] += block
     out[: n_frames * spec.hop] *= np.tile(synthesis_gain(spec), n_frames)
-    start = spec.latency_samples
+    start = spec.analysis_delay_samples
     if num_samples is None:
         num_samples = n_frames * spec.hop - start
     return out[start:start + num_samples]
@@ -112,7 +113,7 @@ def band_frame_gains(reference_spectra: np.ndarray, processed_spectra: np.ndarra
 
 def frame_centres(frames, spec: FeatureSpec):
     """Sample position of the centre of causal frame i (frame i ends at (i+1)*hop - 1)."""
-    return frames * spec.hop - spec.latency_samples + spec.n_fft / 2
+    return frames * spec.hop - spec.analysis_delay_samples + spec.n_fft / 2
 
 
 def log_magnitude(magnitude: np.ndarray, spec: FeatureSpec) -> np.ndarray:
@@ -496,6 +497,10 @@ class FrameProcessor:
       numbers), called as ufuncs into preallocated buffers;
     * features are written straight into the newest column of ``context``, the model
       input for context models (time ascending, last column = current frame);
+    * with the spec's ``lookahead_frames`` L, the spectrum and magnitude that synthesis
+      uses are L frames old (a delay line of L frames; the features are the newest
+      frame's), so the output is L hops later and the model hears L frames after the one
+      its mask is applied to;
     * with ``compiled`` (default: when numba is installed) a frame is three calls of
       runtime.dsp_kernels' loops (analysis, post-filter, synthesis; with the FFTs inside
       them for power-of-two n_fft, beside numpy's pocketfft otherwise) instead of about
@@ -553,6 +558,14 @@ class FrameProcessor:
         self.features = self.context[:, -1]  # a view: the current frame's features
         self._synth = f64["synth"]
         self._mask = np.zeros(bins)
+        look = spec.lookahead_frames
+        # the lookahead's delay line, oldest first, and the frame taken out of it
+        self._line_spec = np.zeros((look, bins), np.complex128) if look else None
+        self._line_mag = np.zeros((look, bins)) if look else None
+        self._held_spec, self._held_mag = np.zeros(bins, np.complex128), np.zeros(bins)
+        # frames of the delay line that precede the signal: silent, and kept from the
+        # post-filter, whose noise floor would otherwise start at zero
+        self._unborn = look
         self.output = f64["output"]
         # compiled and n a power of two: a frame is one analysis call and one synthesis call
         # (the post-filter inside it when it is compiled too), their fixed arguments bound here
@@ -576,12 +589,17 @@ class FrameProcessor:
     def reset(self) -> None:
         for buf in (self._in, self._ola, self.context):
             buf.fill(0)
+        if self._line_spec is not None:
+            self._line_spec.fill(0)
+            self._line_mag.fill(0)
+        self._unborn = self.spec.lookahead_frames
         self._pos = 0
         if self.postfilter is not None:
             self.postfilter.reset()
 
     def complex_spectrum(self) -> np.ndarray:
-        """A copy of the current frame's spectrum, complex (bins,)."""
+        """A copy of the spectrum the next synthesis applies the mask to, complex (bins,):
+        the newest frame's, or with a lookahead the one that many frames before it."""
         return self.spectrum.copy()
 
     def _advance(self) -> None:
@@ -592,7 +610,25 @@ class FrameProcessor:
             self._rewind()
 
     def analyze(self, hop_samples: np.ndarray) -> None:
-        """Take ``hop`` new samples; update spectrum, magnitude, features and context."""
+        """Take ``hop`` new samples; update spectrum, magnitude, features and context (with
+        a lookahead: the features of the new frame, the spectrum and magnitude of the frame
+        it delays)."""
+        self._analyze(hop_samples)
+        if self._line_spec is not None:
+            self._delay_frame()
+
+    def _delay_frame(self) -> None:
+        """Put the new frame's spectrum and magnitude at the end of the delay line and the
+        oldest frame's in their place."""
+        line_s, line_m = self._line_spec, self._line_mag  # one frame: MAX_LOOKAHEAD_FRAMES
+        np.copyto(self._held_spec, line_s[0])
+        np.copyto(self._held_mag, line_m[0])
+        np.copyto(line_s[0], self.spectrum)
+        np.copyto(line_m[0], self.magnitude)
+        np.copyto(self.spectrum, self._held_spec)
+        np.copyto(self.magnitude, self._held_mag)
+
+    def _analyze(self, hop_samples: np.ndarray) -> None:
         n, hop, pos = self.spec.n_fft, self.spec.hop, self._pos
         kernels = self._kernels
         if self._analysis_args is not None:
@@ -641,10 +677,13 @@ class FrameProcessor:
         single frames never pays for it)."""
         if getattr(self, "_blk", None) is None:
             n, bins, ctx = self.spec.n_fft, self.spec.n_bins, self.spec.context_frames
-            B = self.BLOCK
+            B, look = self.BLOCK, self.spec.lookahead_frames
+            # with a lookahead the block's spectra and magnitudes follow the delay line's
+            # frames, and synthesis reads from the line's first frame on
+            synth_spectra, synth_magnitude = np.zeros((look + B, bins), np.complex128), np.zeros((look + B, bins))
             self._blk = dict(
-                windowed=np.zeros((B, n)), spectra=np.zeros((B, bins), np.complex128),
-                magnitude=np.zeros((B, bins)), feat=np.zeros((B, bins)),
+                windowed=np.zeros((B, n)), spectra=synth_spectra[look:], magnitude=synth_magnitude[look:],
+                synth_spectra=synth_spectra, synth_magnitude=synth_magnitude, feat=np.zeros((B, bins)),
                 # features of the block after the ctx - 1 frames before it, time-major
                 history=np.zeros((B + ctx - 1, bins), np.float32),
                 mask=np.zeros((B, bins)), postfilter=np.zeros((B, bins)),
@@ -680,6 +719,11 @@ class FrameProcessor:
             history[:ctx - 1] = self.context[:, 1:].T
         self._features(mag, feat, history[ctx - 1:ctx - 1 + k])
         self.context[:] = history[k - 1:k - 1 + ctx].T  # the per-frame path goes on from here
+        look = self.spec.lookahead_frames
+        if look:  # the delay line's frames before the block's, and its last frames into the line
+            b["synth_spectra"][:look], b["synth_magnitude"][:look] = self._line_spec, self._line_mag
+            self._line_spec[:] = b["synth_spectra"][k:k + look]
+            self._line_mag[:] = b["synth_magnitude"][k:k + look]
         self._block_len = k
         return k
 
@@ -690,18 +734,26 @@ class FrameProcessor:
 
     @property
     def block_magnitude(self) -> np.ndarray:
-        return self._blk["magnitude"][:self._block_len]
+        """The magnitudes the block's synthesis applies its masks to."""
+        return self._blk["synth_magnitude"][:self._block_len]
 
     def synthesize_block(self, model_out: np.ndarray, out: np.ndarray) -> np.ndarray:
         """Apply the K model outputs (K, bins) to the block's spectra and write the K * hop
         final samples into ``out``: batched inverse FFT and overlap-add."""
         n, hop = self.spec.n_fft, self.spec.hop
         b, k = self._blk, self._block_len
-        mag = b["magnitude"][:k]
-        factor = None if self.postfilter is None else self.postfilter.update_block(mag, b["postfilter"][:k])
+        mag = b["synth_magnitude"][:k]
+        factor = None
+        if self.postfilter is not None:
+            skip = min(self._unborn, k)  # the delay line's frames before the signal (silent)
+            factor = b["postfilter"][:k]
+            factor[:skip] = 1.0
+            if skip < k:
+                self.postfilter.update_block(mag[skip:], factor[skip:])
+        self._unborn -= min(self._unborn, k)
         gain = self._spectral_gain(model_out, mag, factor, b["mask"][:k])
         out_spec, synth = b["out_spec"][:k], b["synth"][:k]
-        np.multiply(b["spectra"][:k], gain, out=out_spec)
+        np.multiply(b["synth_spectra"][:k], gain, out=out_spec)
         self._irfft(out_spec, synth)
         synth *= self._window
         pos = self._pos
@@ -721,9 +773,27 @@ class FrameProcessor:
         self._ola[keep:] = 0.0
         self._pos = 0
 
+    def _synthesize_unborn(self, model_out: np.ndarray) -> np.ndarray:
+        """synthesize() for a frame the delay line held before the signal began: its spectrum
+        is zero, and the post-filter does not hear it."""
+        postfilter, self.postfilter = self.postfilter, None
+        scalars = self._packed_f64["scalars"]
+        flag = scalars[2]
+        scalars[2] = 0.0  # the compiled synthesis's post-filter switch
+        try:
+            self._unborn -= 1
+            return self._synthesize(model_out)
+        finally:
+            self.postfilter, scalars[2] = postfilter, flag
+
     def synthesize(self, model_out: np.ndarray) -> np.ndarray:
         """Apply the model output (bins,) to the current spectrum and return ``hop`` final
         samples, in a buffer reused by the next call."""
+        if self._unborn:  # a frame of the delay line from before the signal: silent, unfiltered
+            return self._synthesize_unborn(model_out)
+        return self._synthesize(model_out)
+
+    def _synthesize(self, model_out: np.ndarray) -> np.ndarray:
         kernels = self._kernels
         if self._synthesis_args is not None:  # the kernel takes (bins,) or (1, bins)
             kernels.synthesize_packed(model_out, self._pos, *self._synthesis_args)

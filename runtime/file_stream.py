@@ -91,7 +91,7 @@ class _BandGain:
         if total is None:  # frames whose last sample has arrived in both
             stop = min(self.ref.end, self.out.end) // s.hop
         else:
-            stop = -(-(total + s.latency_samples) // s.hop)
+            stop = -(-(total + s.analysis_delay_samples) // s.hop)  # dsp.frame_count
         if stop > self.next_frame:  # all new frames at once: one batched FFT per signal
             first = self.next_frame
             lo, hi = (first + 1) * s.hop - s.n_fft, stop * s.hop

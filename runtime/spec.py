@@ -16,7 +16,11 @@ from .errors import SpecError
 
 #: Bump when a field changes meaning; readers refuse specs newer than they know.
 #: 2: ``run_time`` (the settings the runtime applies by default) added.
-SPEC_VERSION = 2
+#: 3: ``lookahead_frames`` added.
+SPEC_VERSION = 3
+#: The most frames a model may look ahead: each costs one hop of latency. One: a longer
+#: delay line mixes quantization scales that the int8 converter refused (measured).
+MAX_LOOKAHEAD_FRAMES = 1
 
 MODEL_KINDS = ("cr-ced", "crnn", "identity")
 OUTPUT_KINDS = ("mask", "magnitude")
@@ -52,6 +56,9 @@ class FeatureSpec:
     output_kind : "mask" (gain in [0, 1] on the noisy magnitude) or "magnitude".
     state_shapes : CRNN only, name -> shape of each recurrent state tensor; the model
         has inputs "<name>_in" and outputs "<name>_out" beside "frame" and "mask".
+    lookahead_frames : frames the model hears after the one its output applies to: the
+        mask it returns for frame t is applied to frame t - lookahead_frames, which adds
+        that many hops of latency (0: causal frame by frame).
     info : facts about the model for reports (parameters, macs_per_frame, quant); no
         consumer depends on it for processing.
     run_time : the run-time settings the model was trained and tuned with (keys of
@@ -70,6 +77,7 @@ class FeatureSpec:
     output_kind: str = "mask"
     model_kind: str = "cr-ced"
     state_shapes: dict = field(default_factory=dict)
+    lookahead_frames: int = 0
     info: dict = field(default_factory=dict)
     run_time: dict = field(default_factory=dict)
     version: int = SPEC_VERSION
@@ -90,9 +98,16 @@ class FeatureSpec:
         return self.n_fft // 2 + 1
 
     @property
-    def latency_samples(self) -> int:
-        """Delay of the streamed output against the input, in samples."""
+    def analysis_delay_samples(self) -> int:
+        """Zeros before the signal so that the first frame ends on its first hop: the STFT's
+        own delay (runtime.dsp), without the model's lookahead."""
         return self.n_fft - self.hop
+
+    @property
+    def latency_samples(self) -> int:
+        """Delay of the streamed output against the input, in samples: the STFT's delay plus
+        one hop per frame of lookahead."""
+        return self.analysis_delay_samples + self.lookahead_frames * self.hop
 
     def validate(self) -> None:
         if not isinstance(self.version, int) or self.version > SPEC_VERSION:
@@ -109,6 +124,9 @@ class FeatureSpec:
             raise SpecError(f"unknown window {self.window!r}; expected one of {WINDOWS}")
         if self.context_frames < 1:
             raise SpecError("context_frames must be >= 1")
+        la = self.lookahead_frames
+        if isinstance(la, bool) or not isinstance(la, int) or not 0 <= la <= MAX_LOOKAHEAD_FRAMES:
+            raise SpecError(f"lookahead_frames must be an integer in [0, {MAX_LOOKAHEAD_FRAMES}], got {la!r}")
         if self.model_kind not in MODEL_KINDS:
             raise SpecError(f"unknown model_kind {self.model_kind!r}; expected one of {MODEL_KINDS}")
         if self.output_kind not in OUTPUT_KINDS:

@@ -4,7 +4,8 @@
     python -m tests.make_test_models crnn16k    # only the ones named
 
 Trains a tiny CR-CED, a tiny CRNN (16 LSTM units) and a tiny CRNN with a second, stacked
-LSTM (8 units; four recurrent states) at 8 kHz, and a tiny CRNN on the wide16k grid (exported with non-default run-time settings), for two short epochs on a corpus made in numpy (the tests' own tiny corpus),
+LSTM (8 units; four recurrent states) and a tiny CRNN with a one-frame lookahead (its delay
+line a fifth kind of state) at 8 kHz, and a tiny CRNN on the wide16k grid (exported with non-default run-time settings), for two short epochs on a corpus made in numpy (the tests' own tiny corpus),
 and exports each as float32 and int8. The runtime,
 CLI, benchmark and device tests load these files, so they run without TensorFlow; the
 training/export tier (``pytest -m train``) builds fresh ones and checks the export path.
@@ -49,7 +50,7 @@ def make_corpus(root: Path) -> tuple[Path, Path]:
     return root / "mix", root / "mix16k"
 
 
-MODELS = ("cr-ced", "crnn", "crnn-stacked", "crnn16k")
+MODELS = ("cr-ced", "crnn", "crnn-stacked", "crnn16k", "crnn-lookahead")
 
 
 def main(argv=None) -> int:
@@ -70,7 +71,8 @@ def main(argv=None) -> int:
         mix, mix16k = make_corpus(Path(tmp))
         for name, kind, data, extra in (("cr-ced", "cr-ced", mix, []), ("crnn", "crnn", mix, CRNN_SIZE),
                                         ("crnn-stacked", "crnn", mix, CRNN_SIZE + ["--units2", "8"]),
-                                        ("crnn16k", "crnn", mix16k, CRNN_SIZE + ["--preset", "wide16k"])):
+                                        ("crnn16k", "crnn", mix16k, CRNN_SIZE + ["--preset", "wide16k"]),
+                                        ("crnn-lookahead", "crnn", mix, CRNN_SIZE + ["--lookahead", "1"])):
             if name not in names:
                 continue
             run = Path(tmp) / name

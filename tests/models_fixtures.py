@@ -12,10 +12,10 @@ STORED_MODELS = Path(__file__).resolve().parent / "data" / "models"
 @pytest.fixture(scope="session")
 def stored_models():
     """{(kind, quant): path} of the small models in tests/data/models ("crnn-stacked": a CRNN
-    with two LSTMs; python -m tests.make_test_models rebuilds them), for tests of the
-    runtime, CLI and benchmarks."""
+    with two LSTMs; "crnn-lookahead": one that hears a frame past the one it masks; python -m
+    tests.make_test_models rebuilds them), for tests of the runtime, CLI and benchmarks."""
     models = {(kind, quant): STORED_MODELS / f"{kind}_{quant}.tflite"
-              for kind in ("cr-ced", "crnn", "crnn-stacked") for quant in ("float32", "int8")}
+              for kind in ("cr-ced", "crnn", "crnn-stacked", "crnn-lookahead") for quant in ("float32", "int8")}
     missing = [str(p) for p in models.values() if not p.is_file()]
     if missing:
         pytest.fail(f"stored test models missing: {missing}; run python -m tests.make_test_models")

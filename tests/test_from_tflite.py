@@ -41,28 +41,48 @@ def test_int8_and_cr_ced_files_are_refused_with_a_clear_error(exported, tmp_path
     assert "not a float32 CRNN" in capsys.readouterr().err
 
 
-def test_a_stacked_crnn_with_two_equally_wide_lstms_reads_back_each_lstms_own_weights(tiny_mix, tmp_path, rng):
-    """With units2 == units both LSTMs' gate biases have the same shape: each must still be
-    read as its own (traced through the graph), or the recovered run computes another function."""
+def _exported_and_recovered(spec, size, tiny_mix, tmp_path, rng):
+    """(model, recovered model, recovered spec, recovered config): a CRNN of ``size`` with
+    every weight distinct, exported float32 and read back by training.from_tflite."""
     from export.to_tflite import export
-    from runtime.spec import preset
     from training.from_tflite import to_run
     from training.models import crnn
     from training.run_dir import load_run, write_run
 
-    spec = preset("paper8k", model_kind="crnn", context_frames=1)
-    size = {"channels": [4, 4], "proj": 8, "units": 8, "units2": 8}
     model = crnn(spec, **size)
-    for w in model.weights:  # every weight distinct, the biases of the two LSTMs too
+    for w in model.weights:  # every weight distinct, the biases of two LSTMs too
         w.assign(rng.uniform(0.05, 0.5, w.shape).astype(np.float32) * rng.choice([-1, 1], w.shape))
     run = write_run(tmp_path / "run", spec, model, {"model": "crnn", "size": size, "qat": False,
                                                      "data": str(tiny_mix)})
-    path = tmp_path / "stacked_f32.tflite"
-    export(run, "float32", path)
-    back, _, cfg = load_run(to_run(path, tmp_path / "recovered", str(tiny_mix)))
+    export(run, "float32", tmp_path / "model_f32.tflite")
+    back, back_spec, cfg = load_run(to_run(tmp_path / "model_f32.tflite", tmp_path / "recovered", str(tiny_mix)))
+    feats = rng.standard_normal((1, 40, spec.n_bins)).astype(np.float32)
+    np.testing.assert_allclose(back.predict(feats, verbose=0), model.predict(feats, verbose=0), atol=1e-4)
+    return model, back, back_spec, cfg
+
+
+def test_a_stacked_crnn_with_two_equally_wide_lstms_reads_back_each_lstms_own_weights(tiny_mix, tmp_path, rng):
+    """With units2 == units both LSTMs' gate biases have the same shape: each must still be
+    read as its own (traced through the graph), or the recovered run computes another function."""
+    from runtime.spec import preset
+
+    spec = preset("paper8k", model_kind="crnn", context_frames=1)
+    size = {"channels": [4, 4], "proj": 8, "units": 8, "units2": 8}
+    model, back, _, cfg = _exported_and_recovered(spec, size, tiny_mix, tmp_path, rng)
     assert cfg["size"]["units"] == cfg["size"]["units2"] == 8
     for name in ("lstm", "lstm2"):
         for a, b in zip(back.get_layer(name).get_weights(), model.get_layer(name).get_weights()):
             np.testing.assert_allclose(a, b, atol=1e-6)
-    feats = rng.standard_normal((1, 40, spec.n_bins)).astype(np.float32)
-    np.testing.assert_allclose(back.predict(feats, verbose=0), model.predict(feats, verbose=0), atol=1e-4)
+
+
+def test_a_crnn_with_lookahead_reads_back_its_lookahead_and_projection(tiny_mix, tmp_path, rng):
+    """A file with the lookahead's delay line comes back as a run with the lookahead in its
+    size and spec, the projection's rows for both frames, and the same function."""
+    from runtime.spec import preset
+
+    spec = preset("paper8k", model_kind="crnn", context_frames=1, lookahead_frames=1)
+    size = {"channels": [4, 4], "proj": 8, "units": 8, "units2": 4, "lookahead": 1}
+    model, back, back_spec, cfg = _exported_and_recovered(spec, size, tiny_mix, tmp_path, rng)
+    assert cfg["size"]["lookahead"] == 1 and back_spec.lookahead_frames == 1
+    np.testing.assert_allclose(back.get_layer("proj").get_weights()[0], model.get_layer("proj").get_weights()[0],
+                               atol=1e-6)

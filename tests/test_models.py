@@ -216,3 +216,55 @@ def test_pooled_crnn_is_cheaper_streams_as_it_trains_and_takes_a_trained_back_en
         m, h, c = stream([x[:, t:t + 1], h, c])
         outs.append(m.numpy()[0, 0])
     np.testing.assert_allclose(np.array(outs), pooled(x).numpy()[0], atol=1e-5)
+
+
+def test_lookahead_is_grown_with_zero_weights_keeps_the_function_a_frame_later_and_streams(rng):
+    """--from RUN --lookahead 1: the grown model's output at t is the run's output at t - 1
+    (the newest frame's projection rows start at zero; the delay line starts empty: one zero
+    encoder frame before the signal), those rows get gradients, the mask
+    at t now depends on frame t + 1 but on nothing later, and the streaming model with
+    its "look" delay line matches the sequence model."""
+    from training.models import crnn_state_names, encoder_width, grow_crnn
+
+    spec = preset("paper8k", model_kind="crnn", context_frames=1)
+    x = rng.normal(size=(2, 30, spec.n_bins)).astype(np.float32)
+    small = crnn(spec, proj=16, units=8, units2=6)
+    for w in small.weights:
+        w.assign(np.random.default_rng(len(w.name)).uniform(0.05, 0.3, w.shape).astype(np.float32))
+    size = dict(proj=16, units=8, units2=6, lookahead=1)
+    ahead = crnn(spec.replace(lookahead_frames=1), **size)
+    grow_crnn(small, ahead, seed=0)
+    # the run's function a frame later, after one zero encoder frame: the run's own layers
+    # on its encoder output delayed by a frame
+    import tf_keras as keras
+
+    enc = keras.Model(small.input, small.get_layer("flatten_freq").output)(x).numpy()
+    delayed = np.concatenate([np.zeros_like(enc[:, :1]), enc[:, :-1]], axis=1)
+    first = small.get_layer("lstm")(small.get_layer("proj")(delayed))[0]
+    second = small.get_layer("lstm2")(first)[0]
+    want = small.get_layer("mask")(tf.concat([first, second], -1)).numpy()
+    np.testing.assert_allclose(ahead(x).numpy(), want, atol=1e-5)
+    np.testing.assert_allclose(ahead(x).numpy()[:, 1:], small(x).numpy()[:, :-1], atol=0.3)
+    width = encoder_width(spec, channels=(16, 16))
+    assert ahead.get_layer("proj").kernel.shape == (2 * width, 16)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean((ahead(x) - 0.5) ** 2)
+    grad = tape.gradient(loss, ahead.get_layer("proj").kernel).numpy()
+    assert np.abs(grad[width:]).max() > 0
+    fresh = crnn(spec.replace(lookahead_frames=1), **size)  # Keras' initialisation: unsaturated
+    y = x.copy()
+    y[:, 12:] += 1.0  # frames 12 on change: the outputs for frames up to 10 keep, 11's changes
+    mx, my = fresh(x).numpy(), fresh(y).numpy()
+    np.testing.assert_allclose(mx[:, :12], my[:, :12], atol=1e-6)  # output t is for frame t - 1
+    assert not np.allclose(mx[:, 12], my[:, 12], atol=1e-4)
+    assert crnn_state_names(size) == ["h", "c", "h2", "c2", "look"]
+    stream = crnn_stream(spec, fresh, **size)
+    assert stream.inputs[-1].shape == (1, width)
+    states = [np.zeros(t.shape, np.float32) for t in stream.inputs[1:]]
+    outs = []
+    for t in range(x.shape[1]):
+        m, *states = stream([x[:1, t:t + 1], *states])
+        outs.append(m.numpy()[0, 0])
+    np.testing.assert_allclose(np.array(outs), fresh(x[:1]).numpy()[0], atol=1e-5)
+    with pytest.raises(ValueError, match="input skip"):
+        crnn(spec, input_skip=True, lookahead=1)

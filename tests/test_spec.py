@@ -31,8 +31,17 @@ def test_newer_spec_version_is_refused():
         FeatureSpec.from_json(json.dumps(data))
 
 
+def test_lookahead_adds_a_hop_of_latency_per_frame_and_round_trips():
+    spec = preset("wide16k", model_kind="crnn", context_frames=1, lookahead_frames=1)
+    assert spec.latency_samples == 512 - 128 + 128 and spec.analysis_delay_samples == 384
+    assert FeatureSpec.from_json(spec.to_json()).lookahead_frames == 1
+    assert preset("wide16k").latency_samples == 384  # 24 ms without
+
+
 @pytest.mark.parametrize("bad", ['{"n_fft": 256, "hop": 100}', '{"window": "kaiser"}', "[1]",
-                                 "not json", '{"surprise": 1}', '{"feature_mean": [1, 2]}'])
+                                 "not json", '{"surprise": 1}', '{"feature_mean": [1, 2]}',
+                                 '{"lookahead_frames": -1}', '{"lookahead_frames": 2}',
+                                 '{"lookahead_frames": 1.5}', '{"lookahead_frames": true}'])
 def test_malformed_specs_are_refused(bad):
     with pytest.raises(SpecError):
         FeatureSpec.from_json(bad)

@@ -52,7 +52,7 @@ def test_wrong_declared_sample_rate_is_refused():
         StreamDenoiser(IdentityModel(preset("paper8k")), sample_rate=16000)
 
 
-@pytest.mark.parametrize("kind", ["cr-ced", "crnn", "crnn-stacked"])
+@pytest.mark.parametrize("kind", ["cr-ced", "crnn", "crnn-stacked", "crnn-lookahead"])
 def test_stream_equals_offline_for_any_chunking(kind, stored_models, rng):
     path = stored_models[(kind, "float32")]
     if kind == "crnn-stacked":  # the stored file really carries the second LSTM's states
@@ -141,8 +141,9 @@ def test_streaming_ten_minutes_does_not_grow_memory(stored_models):
 
 @pytest.mark.parametrize("compiled", [pytest.param(False, id="numpy"), pytest.param(True, id="compiled", marks=pytest.mark.skipif(
     not kernels_available(), reason="numba is not installed (the [fast] extra)"))])
-def test_frame_path_allocates_no_new_arrays_in_steady_state(compiled, stored_models):
-    path = stored_models[("crnn", "int8")]
+@pytest.mark.parametrize("kind", ["crnn", "crnn-lookahead"])
+def test_frame_path_allocates_no_new_arrays_in_steady_state(kind, compiled, stored_models):
+    path = stored_models[(kind, "int8")]
     sd = StreamDenoiser(path, compiled=compiled)
     frame = np.random.default_rng(0).standard_normal(sd.spec.hop)
     for _ in range(50):
@@ -198,7 +199,7 @@ def test_stream_applies_the_run_time_settings_its_model_carries(stored_models, r
 
 
 @pytest.mark.parametrize("kind,weights", [("cr-ced", "int8"), ("crnn", "int8"), ("crnn", "float32"),
-                                          ("crnn-stacked", "int8")])
+                                          ("crnn-stacked", "int8"), ("crnn-lookahead", "int8")])
 def test_blocks_of_frames_equal_frame_by_frame_even_when_mixed(kind, weights, stored_models, rng):
     """process() runs the frames a chunk completes as blocks (batched FFT, features,
     post-filter, overlap-add); interleaved with single frames it stays the frame path."""
@@ -244,7 +245,7 @@ def test_chunks_of_fewer_frames_than_min_block_take_the_frame_path(compiled, sto
 
 @pytest.mark.skipif(not kernels_available(), reason="numba is not installed (the [fast] extra)")
 @pytest.mark.parametrize("kind,weights", [("cr-ced", "int8"), ("crnn", "int8"), ("crnn", "float32"),
-                                          ("crnn-stacked", "int8")])
+                                          ("crnn-stacked", "int8"), ("crnn-lookahead", "int8")])
 def test_compiled_and_numpy_frame_paths_give_the_same_stream(kind, weights, stored_models, rng):
     """The kernels change how the frame is computed, not what: frame by frame and in blocks
     the two paths agree to rounding, through the models' int8 input steps too."""
@@ -262,3 +263,35 @@ def test_compiled_and_numpy_frame_paths_give_the_same_stream(kind, weights, stor
         return np.concatenate(parts + [sd.process(x[split:]), sd.flush()])
     a, b = run(numpy_path), run(compiled)
     assert a.shape == b.shape and np.max(np.abs(a - b)) < 1e-9
+
+
+@pytest.mark.parametrize("weights", ["float32", "int8"])
+def test_lookahead_mask_is_applied_to_the_frame_before_the_newest(weights, stored_models, rng):
+    """A model with lookahead_frames = 1 hears frame t and its mask goes to frame t - 1:
+    the stream equals the offline STFT masked that way (each frame run through the model
+    on its own), one hop later than a causal model's output."""
+    from runtime import dsp
+    from runtime.model_file import TfliteDenoiserModel
+
+    path = stored_models[("crnn-lookahead", weights)]
+    sd = StreamDenoiser(path)
+    spec = sd.spec
+    assert spec.lookahead_frames == 1 and "look" in spec.state_shapes
+    assert sd.latency_samples == spec.n_fft - spec.hop + spec.hop
+    x = rng.standard_normal(6000) * 0.1
+    x[2000:4000] += 0.5 * np.sin(np.arange(2000) * 0.2)
+    # offline: features of the signal and one more hop of silence, masks moved back a frame
+    spectra = dsp.stft(np.concatenate([x, np.zeros(spec.hop)]), spec)
+    feats = dsp.features(np.abs(spectra), spec)
+    model = TfliteDenoiserModel(path)
+    masks = np.stack([np.asarray(model(f[None, None, :]), np.float64).reshape(-1).copy() for f in feats])
+    spectra, masks = spectra[:-1], masks[1:]
+    gains = np.maximum(masks * dsp.postfilter_gains(np.abs(spectra), spec), 10 ** (spec.setting("min_gain_db") / 20))
+    want = dsp.istft(spectra * gains, spec, len(x))
+    y = _stream(sd, x, rng)
+    L = sd.latency_samples
+    assert len(y) == len(x) + L
+    assert np.max(np.abs(y[L:] - want)) < 1e-5
+    # the first hop out is the delay line's empty frame, and the post-filter never heard it
+    assert np.all(y[:spec.hop] == 0) and np.max(np.abs(want[:spec.hop])) > 0
+    assert np.max(np.abs(denoise(x, 8000, str(path)) - want)) < 1e-5

@@ -478,3 +478,43 @@ def test_kept_epochs_average_into_a_run_that_exports(tiny_mix, tmp_path, capsys)
     assert average_main([str(run), "--epochs", "2-3", "-o", str(out)]) == 2
     assert average_main([str(run), "--epochs", "3", "-o", str(tmp_path / "y")]) == 2
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_lookahead_grows_from_a_run_trains_on_later_targets_and_exports(tiny_runs, tiny_mix, tmp_path, capsys):
+    """--from RUN --lookahead 1: the spec carries the lookahead (one hop more latency), the
+    targets are a frame later than the features, and the export streams with its delay
+    line state, equal to the Keras model within float rounding."""
+    import numpy as np
+
+    from export.to_tflite import export
+    from runtime.model_file import read_spec
+    from training import pipeline
+
+    out = tmp_path / "ahead"
+    assert main(train_args("crnn", tiny_mix, out, extra=["--from", str(tiny_runs["crnn"]),
+                                                         "--lookahead", "1"])) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["size"]["lookahead"] == 1
+    spec = pipeline.FeatureSpec.from_json((out / "spec.json").read_text())
+    assert spec.lookahead_frames == 1
+    rows = pipeline.read_manifest(tiny_mix, "dev")[:1]
+    cache = pipeline.SpectraCache(spec, tmp_path / "cache")
+    noisy, clean = cache.get(rows[0])
+    ds = pipeline.make_dataset(rows, spec, cache, kind="crnn", batch_size=1, shuffle=False, seq_frames=40)
+    feats, target = next(iter(ds))
+    bins = spec.n_bins
+    np.testing.assert_allclose(feats[0].numpy(), pipeline.dsp.features(noisy, spec)[:40], atol=1e-6)
+    assert np.all(target[0, 0].numpy() == 0)  # nothing is asked of the first output
+    np.testing.assert_allclose(target[0, 1:, :bins].numpy(), clean[:39], atol=1e-6)
+    np.testing.assert_allclose(target[0, 1:, bins:2 * bins].numpy(), noisy[:39], atol=1e-6)
+    report = export(out, "float32", tmp_path / "ahead.tflite")
+    assert report["max_scaled_error"] < 1e-4
+    got = read_spec(tmp_path / "ahead.tflite")
+    assert got.lookahead_frames == 1 and got.latency_samples == got.n_fft
+    assert got.state_shapes["look"] == [1, 33 * 16]  # 129 bins, 65 then 33 after the two stride-2 convs; 16 channels
+    # once is enough, and it does not combine with the input skip or CR-CED
+    assert main(train_args("crnn", tiny_mix, tmp_path / "twice", extra=["--from", str(out), "--lookahead", "1"])) == 1
+    assert "already looks ahead" in capsys.readouterr().err
+    assert main(train_args("crnn", tiny_mix, tmp_path / "skip", extra=["--lookahead", "1", "--input-skip"])) == 1
+    assert main(train_args("cr-ced", tiny_mix, tmp_path / "ced", extra=["--lookahead", "1"])) == 1
+    assert main(train_args("crnn", tiny_mix, tmp_path / "far", extra=["--lookahead", "9"])) == 1

@@ -42,6 +42,7 @@ class TrainConfig:
     units2: int | None = None  # a second, stacked LSTM
     proj: int | None = None
     input_skip: bool = False
+    lookahead: int | None = None  # CRNN frames after the masked one
     pool_above: float | None = None
     new_front_end: bool = False
     channels: str | None = None  # "16,16"

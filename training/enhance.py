@@ -16,10 +16,24 @@ def model_inputs(audio: np.ndarray, spec: FeatureSpec) -> tuple[np.ndarray, np.n
     return spectra, feats[None]
 
 
+def lookahead_inputs(audio: np.ndarray, spec: FeatureSpec) -> tuple[np.ndarray, np.ndarray]:
+    """(noisy spectra, model input) for a whole signal: a model with lookahead hears
+    ``lookahead_frames`` frames of silence after the end, as a flushed stream does, so
+    the input has that many frames more than the spectra; its output for frame t is at
+    t + lookahead_frames."""
+    look = spec.lookahead_frames
+    if not look:
+        return model_inputs(audio, spec)
+    spectra, inputs = model_inputs(np.concatenate([audio, np.zeros(look * spec.hop)]), spec)
+    return spectra[:len(spectra) - look], inputs
+
+
 def keras_mask(model, audio: np.ndarray, spec: FeatureSpec) -> tuple[np.ndarray, np.ndarray]:
-    spectra, inputs = model_inputs(audio, spec)
-    out = model.predict(inputs, verbose=0, batch_size=1024)
-    return spectra, np.asarray(out, np.float64).reshape(len(spectra), spec.n_bins)
+    """(noisy spectra, the model's output for each of them), a lookahead's output moved
+    back to the frames it is for."""
+    spectra, inputs = lookahead_inputs(audio, spec)
+    out = np.asarray(model.predict(inputs, verbose=0, batch_size=1024), np.float64)
+    return spectra, out.reshape(-1, spec.n_bins)[spec.lookahead_frames:]
 
 
 def enhance(model, audio: np.ndarray, spec: FeatureSpec, postfilter: bool = False,

@@ -53,7 +53,8 @@ def crnn_weights(path: Path) -> tuple[dict, dict]:
     """(size, {layer: [arrays]}) of a float32 CRNN file, read off its op graph: the
     convolutions in order, then the projection, each LSTM's input and recurrent products
     (the recurrent one reads the LSTM's "h_in"/"h2_in" state input) and its bias, and the
-    mask layer (the last FULLY_CONNECTED)."""
+    mask layer (the last FULLY_CONNECTED). With a lookahead ("look_in") the projection's
+    rows are the delayed frame's, then the newest one's."""
     ops, consts, names = _graph(path)
     convs = [op for op in ops if op["op_name"] == "CONV_2D"]
     fcs = [op for op in ops if op["op_name"] == "FULLY_CONNECTED"]
@@ -96,6 +97,8 @@ def crnn_weights(path: Path) -> tuple[dict, dict]:
             "proj": int(layers["proj"][0].shape[1]), "units": int(layers["lstm"][1].shape[0])}
     if "lstm2" in layers:
         size["units2"] = int(layers["lstm2"][1].shape[0])
+    if "look_in" in names:  # the projection reads the delayed frame, then the newest one
+        size["lookahead"] = 1
     if layers["mask"][0].shape[0] != size["units"] + size.get("units2", 0):
         raise DenoiseError(f"{path}: a CRNN with the input skip is not supported here")
     return size, layers

@@ -164,9 +164,17 @@ def pooled_bands(spec: FeatureSpec, above_hz: float) -> np.ndarray:
 
 
 def _crnn_graph(spec, frames, state_inputs, *, channels, proj, units, stream, input_skip=False,
-                pool_above_hz=None, units2=0):
+                pool_above_hz=None, units2=0, lookahead=0):
     """Shared CRNN graph; frames is (batch, T, bins). Returns (mask, states): [h, c], or
-    [h, c, h2, c2] with a second LSTM.
+    [h, c, h2, c2] with a second LSTM, then "look" with lookahead.
+
+    lookahead > 0 delays the encoder output by that many frames and gives the projection
+    the delayed frame and the newest one side by side: the mask at step t is for frame
+    t - lookahead, made with that frame's past and the frames after it. Streaming, the
+    delay line is a state ("look": the last ``lookahead`` encoder outputs, zeros at the
+    start). The delayed frame's rows of the projection come first, so a causal model grows
+    into it (grow_crnn starts the newest frame's rows at zero) computing what it did a hop
+    later, after ``lookahead`` zero encoder frames at the start.
 
     units2 > 0 stacks a second LSTM of that many units on the first; the output layer sees
     both LSTMs' outputs side by side, so a one-LSTM model grows into it exactly (grow_crnn
@@ -178,6 +186,9 @@ def _crnn_graph(spec, frames, state_inputs, *, channels, proj, units, stream, in
     pool_above_hz averages the features above that frequency into widening bands
     (pooled_bands, a fixed, untrained layer) before the encoder, so the encoder and the
     projection see about half as many inputs; the mask keeps every bin."""
+    if input_skip and lookahead:
+        raise ValueError("the input skip feeds the newest frame to the mask, which a lookahead "
+                         "applies to an older one: use one or the other")
     bins = spec.n_bins
     x = frames
     if pool_above_hz:
@@ -192,7 +203,11 @@ def _crnn_graph(spec, frames, state_inputs, *, channels, proj, units, stream, in
         x = layers.BatchNormalization(name=f"enc{i}_bn")(x)
         x = layers.ReLU(name=f"enc{i}_relu")(x)
     f_out = x.shape[2]
-    x = layers.Reshape((-1, f_out * channels[-1]), name="flatten_freq")(x)
+    width = f_out * channels[-1]
+    x = layers.Reshape((-1, width), name="flatten_freq")(x)
+    look_state = []
+    if lookahead:
+        x, look_state = _look_ahead(x, width, lookahead, state_inputs[-1] if state_inputs else None)
     x = layers.Dense(proj, activation="relu", name="proj")(x)
     lstm = layers.LSTM(units, return_sequences=True, return_state=True, unroll=stream,
                        name="lstm")
@@ -201,9 +216,10 @@ def _crnn_graph(spec, frames, state_inputs, *, channels, proj, units, stream, in
     if units2:
         lstm2 = layers.LSTM(units2, return_sequences=True, return_state=True, unroll=stream,
                             name="lstm2")
-        y, h2, c2 = lstm2(x, initial_state=state_inputs[2:]) if state_inputs else lstm2(x)
+        y, h2, c2 = lstm2(x, initial_state=state_inputs[2:4]) if state_inputs else lstm2(x)
         x = layers.Concatenate(name="stack")([x, y])
         states += [h2, c2]
+    states += look_state
     if input_skip:
         x = layers.Concatenate(name="input_skip")([x, frames])
     if spec.output_kind == "magnitude":
@@ -213,8 +229,32 @@ def _crnn_graph(spec, frames, state_inputs, *, channels, proj, units, stream, in
     return mask, states
 
 
+def _look_ahead(x, width, frames, past):
+    """(the delayed and the newest encoder output side by side, [the new delay line state]).
+    Training (past None): the sequence shifted by ``frames`` with zeros in front. Streaming:
+    ``past`` (1, width) holds the previous encoder output (one frame, MAX_LOOKAHEAD_FRAMES)."""
+    if past is None:
+        delayed = layers.ZeroPadding1D((frames, 0), name="look_pad")(x)
+        delayed = layers.Cropping1D((0, frames), name="look_delay")(delayed)
+        return layers.Concatenate(name="lookahead")([delayed, x]), []
+    if frames != 1:
+        raise ValueError(f"the streaming delay line holds one frame, not {frames} "
+                         f"(runtime.spec.MAX_LOOKAHEAD_FRAMES)")
+    delayed = layers.Reshape((1, width), name="look_line")(past)  # the frame before the newest
+    state = layers.Reshape((width,), name="look_state")(x)         # the next call's delayed frame
+    return layers.Concatenate(name="lookahead")([delayed, x]), [state]
+
+
+def encoder_width(spec: FeatureSpec, channels=(16, 16), pool_above_hz=None, **_) -> int:
+    """Features per frame after the CRNN's encoder (the projection's input)."""
+    n = pooled_bands(spec, pool_above_hz).shape[1] if pool_above_hz else spec.n_bins
+    for _ in channels:
+        n = -(-n // 2)  # stride 2, "same" padding
+    return n * channels[-1]
+
+
 CRNN_DEFAULTS = dict(channels=(16, 16), proj=128, units=128, input_skip=False, pool_above_hz=None,
-                     units2=0)
+                     units2=0, lookahead=0)
 
 #: The layers keep_back_end carries over: what follows the projection.
 BACK_END = ("lstm", "lstm2", "mask", "compressed")
@@ -222,7 +262,8 @@ BACK_END = ("lstm", "lstm2", "mask", "compressed")
 
 def crnn_state_names(size: dict) -> list[str]:
     """The streaming CRNN's recurrent states in input order ("<name>_in" -> "<name>_out")."""
-    return ["h", "c"] + (["h2", "c2"] if {**CRNN_DEFAULTS, **size}["units2"] else [])
+    cfg = {**CRNN_DEFAULTS, **size}
+    return ["h", "c"] + (["h2", "c2"] if cfg["units2"] else []) + (["look"] if cfg["lookahead"] else [])
 
 
 def keep_back_end(trained: keras.Model, fresh: keras.Model) -> None:
@@ -242,7 +283,7 @@ def keep_back_end(trained: keras.Model, fresh: keras.Model) -> None:
 
 def grow_crnn(small: keras.Model, large: keras.Model, seed: int = 0, scale: float = 0.05) -> None:
     """Load a trained CRNN into a wider one (more projection and/or LSTM units, the same
-    encoder, optionally the input skip added) so that ``large`` computes exactly what
+    encoder, optionally the input skip, a second LSTM or a lookahead added) so that ``large`` computes exactly what
     ``small`` did.
 
     New units start with small random weights in and zero weights out: the old units
@@ -270,9 +311,14 @@ def grow_crnn(small: keras.Model, large: keras.Model, seed: int = 0, scale: floa
             layer.set_weights(src)
             continue
         if name == "proj":
+            # rows: the (delayed) frame's encoder output, then the newest frame's when a
+            # lookahead was added (zero: unheard at first); columns: old units, then new
             kernel, bias = dst[0] * 0, dst[1] * 0
-            kernel[:, :src[0].shape[1]] = src[0]
-            kernel[:, src[0].shape[1]:] = rng.normal(0, scale, kernel[:, src[0].shape[1]:].shape)
+            rows, cols = src[0].shape
+            if kernel.shape[0] not in (rows, 2 * rows):
+                raise ValueError(f"proj: {rows} inputs can't become {kernel.shape[0]}")
+            kernel[:rows, :cols] = src[0]
+            kernel[:, cols:] = rng.normal(0, scale, kernel[:, cols:].shape)
             bias[:len(src[1])] = src[1]
             layer.set_weights([kernel, bias])
         elif name == "lstm":
@@ -364,14 +410,17 @@ def crnn_stream(spec: FeatureSpec, trained: keras.Model | None = None, **size) -
     """One-frame CRNN with explicit LSTM state in and out, batch 1, for streaming export.
 
     Inputs: frame (1, 1, bins), then each state of ``crnn_state_names`` (h, c: (1, units);
-    h2, c2: (1, units2) with a second LSTM). Outputs: mask (1, 1, bins; the magnitude for
+    h2, c2: (1, units2) with a second LSTM; look: (1, lookahead x encoder_width) with a
+    lookahead). Outputs: mask (1, 1, bins; the magnitude for
     an output_kind "magnitude" spec), then the states in the same order. Copies the
     weights of ``trained`` (same size arguments) when given.
     """
     cfg = {**CRNN_DEFAULTS, **size}
     frame = layers.Input((1, spec.n_bins), batch_size=1, name="frame")
     names = crnn_state_names(cfg)
-    widths = [cfg["units"]] * 2 + [cfg["units2"]] * (len(names) - 2)
+    widths = {"h": cfg["units"], "c": cfg["units"], "h2": cfg["units2"], "c2": cfg["units2"],
+              "look": cfg["lookahead"] * encoder_width(spec, **cfg)}
+    widths = [widths[n] for n in names]
     state_in = [layers.Input((w,), batch_size=1, name=f"{n}_in") for n, w in zip(names, widths)]
     mask, states = _crnn_graph(spec, frame, state_in, stream=True, **cfg)
     state_out = [layers.Activation("linear", name=f"{n}_out")(s) for n, s in zip(names, states)]

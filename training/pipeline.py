@@ -129,7 +129,9 @@ def make_dataset(rows, spec: FeatureSpec, cache: SpectraCache, *, kind: str, bat
     runtime does; with ``phase`` the cosine of each bin's phase difference comes last
     (``phase_cosine``), for the SI-SDR term.
     CR-CED: features (bins, context, 1), one frame per example.
-    CRNN: features (seq_frames, bins), one sequence per example.
+    CRNN: features (seq_frames, bins), one sequence per example; with the spec's
+    lookahead_frames the targets are that many frames later than the features (zeros,
+    which cost nothing, in front).
     """
     import tensorflow as tf
 
@@ -147,6 +149,9 @@ def make_dataset(rows, spec: FeatureSpec, cache: SpectraCache, *, kind: str, bat
             if phase:
                 parts.append(cache.phase_cosines(rows[i]))
             target = np.concatenate(parts, axis=1)
+            if spec.lookahead_frames:  # the output at frame t is for frame t - lookahead
+                target = np.concatenate([np.zeros((spec.lookahead_frames, width), np.float32),
+                                         target[:-spec.lookahead_frames]])
             if kind == "cr-ced":
                 yield dsp.context_windows(feats, ctx)[..., None], target
             else:

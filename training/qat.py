@@ -23,6 +23,9 @@ def quantize(model, kind: str):
         # the LSTM stays float; the streaming model's linear state pass-throughs (h_out,
         # c_out) are left alone so its weights line up with the sequence model's
         passthrough = isinstance(layer, keras.layers.Activation) and layer.get_config()["activation"] == "linear"
+        # the lookahead's delay plumbing ("look_*") differs between the two graphs and only
+        # moves values: left alone, so both models hold the same quantizer weights
+        passthrough = passthrough or layer.name.startswith("look_")
         if isinstance(layer, (keras.layers.LSTM, keras.layers.InputLayer)) or passthrough:
             return layer
         return q.quantize_annotate_layer(layer)

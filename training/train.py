@@ -27,7 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from runtime.errors import DenoiseError  # noqa: E402
-from runtime.spec import PRESETS, FeatureSpec, preset  # noqa: E402
+from runtime.spec import MAX_LOOKAHEAD_FRAMES, PRESETS, FeatureSpec, preset  # noqa: E402
 
 from .callbacks import QualityCallback  # noqa: E402
 from .losses import magnitude_loss, spectral_loss, spectral_loss_weighted  # noqa: E402,F401
@@ -51,10 +51,16 @@ def crnn_size(args, kind: str) -> dict:
     given = {k: v for k, v in (("units", args.units), ("proj", args.proj), ("units2", args.units2),
                                ("channels", args.channels),
                                ("input_skip", True if args.input_skip else None),
-                               ("pool_above_hz", args.pool_above)) if v is not None}
+                               ("pool_above_hz", args.pool_above),
+                               ("lookahead", args.lookahead or None)) if v is not None}
     if (given or args.new_front_end) and kind != "crnn":
-        raise DenoiseError("--units/--units2/--proj/--channels/--input-skip/--pool-above/--new-front-end shape "
-                           "the CRNN; CR-CED's size is fixed by the paper")
+        raise DenoiseError("--units/--units2/--proj/--channels/--input-skip/--pool-above/--lookahead/"
+                           "--new-front-end shape the CRNN; CR-CED's size is fixed by the paper")
+    if args.lookahead is not None and not 0 <= args.lookahead <= MAX_LOOKAHEAD_FRAMES:
+        raise DenoiseError(f"--lookahead wants 0 to {MAX_LOOKAHEAD_FRAMES} frames, got {args.lookahead}")
+    if args.lookahead and args.input_skip:
+        raise DenoiseError("--lookahead and --input-skip don't combine: the skip feeds the newest "
+                           "frame to a mask that is for an older one")
     if args.units2 is not None and args.units2 < 0:
         raise DenoiseError(f"--units2 wants 0 (one LSTM) or more units, got {args.units2}")
     if args.pool_above is not None and args.pool_above <= 0:
@@ -150,17 +156,24 @@ def train(args: TrainConfig, extra_callbacks=()) -> dict:
             raise DenoiseError("band-extend (--preset) and grow (--units/--proj) in separate runs")
         if grow:
             if args.qat or "channels" in grow:
-                raise DenoiseError("with --from, only --units/--units2/--proj/--input-skip may be given (to grow "
-                                   "the CRNN for a float fine-tune); the encoder channels stay the run's")
+                raise DenoiseError("with --from, only --units/--units2/--proj/--input-skip/--lookahead may be "
+                                   "given (to grow the CRNN for a float fine-tune); the encoder channels stay "
+                                   "the run's")
             merged = {**CRNN_DEFAULTS, **size, **grow}
             if any(merged[k] < {**CRNN_DEFAULTS, **size}[k] for k in grow):
                 raise DenoiseError("--units/--units2/--proj/--input-skip with --from can only grow the CRNN")
+            if grow.get("lookahead") and {**CRNN_DEFAULTS, **size}["lookahead"]:
+                raise DenoiseError(f"{args.from_run} already looks ahead; a lookahead is added once")
+            if grow.get("lookahead") and merged["input_skip"]:
+                raise DenoiseError(f"{args.from_run} has the input skip, which a lookahead can't take")
             size = {**size, **grow}
     else:
         kind = args.model or "cr-ced"
         size = crnn_size(args, kind)
         spec = preset(args.preset or "paper8k", model_kind=kind, context_frames=8 if kind == "cr-ced" else 1,
                       output_kind=args.target)
+    if kind == "crnn":  # the runtime reads the lookahead from the spec, the graph from the size
+        spec = spec.replace(lookahead_frames=int({**CRNN_DEFAULTS, **size}["lookahead"]))
     losses = args.inherited(base_cfg if args.from_run else None)
     distortion, residual = losses["distortion_weight"], losses["residual_weight"]
     postfilter = losses["postfilter_loss"]
@@ -339,6 +352,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-skip", action="store_true",
                    help="CRNN: feed each frame's features to the output layer beside the LSTM "
                         "(with --from, added with zero weights: the run's function is kept)")
+    p.add_argument("--lookahead", type=int, default=None, metavar="FRAMES",
+                   help="CRNN: let the mask for each frame hear FRAMES frames after it (each adds "
+                        "one hop of latency: 8 ms for the bundled grids); with --from, added with "
+                        "zero weights, so the run's function is kept one hop later. Default 0")
     p.add_argument("--pool-above", type=float, default=None, metavar="HZ",
                    help="CRNN: average the input features above HZ into bands that widen with "
                         "frequency (2 bins in the first octave, 4 in the next, ...) before the "

@@ -12,7 +12,9 @@ import java.util.Map;
  * (metadata "denoise_spec"). Mirrors runtime/spec.py; nothing here hard-codes 129, 8 or 64.
  */
 public final class FeatureSpec {
-    public static final int SUPPORTED_VERSION = 2;
+    public static final int SUPPORTED_VERSION = 3;
+    /** The most frames a model may look ahead (runtime/spec.py's MAX_LOOKAHEAD_FRAMES). */
+    public static final int MAX_LOOKAHEAD_FRAMES = 1;
 
     public final int sampleRate;
     public final int nFft;
@@ -27,6 +29,8 @@ public final class FeatureSpec {
     /** state name -> shape, in the spec's order; the model has "NAME_in" and "NAME_out". */
     public final Map<String, int[]> stateShapes;
     public final int version;
+    /** Frames the model hears after the one its mask is for (spec "lookahead_frames", version 3). */
+    public final int lookaheadFrames;
     /**
      * Run-time settings the model was trained and tuned with (spec "run_time", version 2;
      * runtime/spec.py's RUN_TIME_DEFAULTS when absent): attenuation limit in dB (NaN: none),
@@ -51,6 +55,11 @@ public final class FeatureSpec {
         logEps = ((Number) m.getOrDefault("log_eps", 1e-4)).doubleValue();
         outputKind = (String) m.getOrDefault("output_kind", "mask");
         modelKind = (String) m.getOrDefault("model_kind", "cr-ced");
+        lookaheadFrames = asInt(m.getOrDefault("lookahead_frames", 0));
+        if (lookaheadFrames < 0 || lookaheadFrames > MAX_LOOKAHEAD_FRAMES) {
+            throw new IllegalArgumentException("lookahead_frames must be 0.." + MAX_LOOKAHEAD_FRAMES
+                    + ", got " + lookaheadFrames);
+        }
         int bins = nBins();
         featureMean = stats(m.get("feature_mean"), bins, 0f);
         featureStd = stats(m.get("feature_std"), bins, 1f);
@@ -94,8 +103,8 @@ public final class FeatureSpec {
 
     public int nBins() { return nFft / 2 + 1; }
 
-    /** Output delay of the stream against its input, in samples. */
-    public int latencySamples() { return nFft - hop; }
+    /** Output delay of the stream against its input, in samples: the STFT's, plus a hop per frame of lookahead. */
+    public int latencySamples() { return nFft - hop + lookaheadFrames * hop; }
 
     /** Number of floats in one model input: bins x context frames (time fastest). */
     public int modelInputSize() { return nBins() * contextFrames; }

@@ -3,7 +3,9 @@ package dev.tinydenoise.dsp;
 /**
  * Causal STFT analysis, normalised log-magnitude features, the context buffer and
  * overlap-add synthesis, one hop at a time; a port of runtime/dsp.py's FrameProcessor.
- * Frame i ends at input sample (i+1)*hop - 1; output lags input by n_fft - hop samples.
+ * Frame i ends at input sample (i+1)*hop - 1; output lags input by n_fft - hop samples, plus
+ * one hop per frame of the spec's lookahead: synthesis then masks the spectrum of the frame
+ * that many frames before the one whose features the model last heard (a delay line).
  * No allocation per frame.
  */
 public final class FrameProcessor {
@@ -17,6 +19,9 @@ public final class FrameProcessor {
     private final double[] re, im;          // FFT work arrays (n)
     private final double[] specRe, specIm;  // current frame spectrum (bins)
     private final float[] magnitude;
+    private final double[][] lineRe, lineIm; // lookahead delay line, oldest first (frames x bins)
+    private final float[][] lineMag;
+    private int unborn;                      // delay-line frames from before the signal: kept from the post-filter
     private final float[] context;          // bins x ctx, time fastest
     private final float[] output;
     private final Fft fft;
@@ -56,6 +61,11 @@ public final class FrameProcessor {
         specRe = new double[bins];
         specIm = new double[bins];
         magnitude = new float[bins];
+        int look = spec.lookaheadFrames;
+        lineRe = new double[look][bins];
+        lineIm = new double[look][bins];
+        lineMag = new float[look][bins];
+        unborn = look;
         context = new float[bins * ctx];
         output = new float[hop];
         fft = new Fft(n);
@@ -65,6 +75,12 @@ public final class FrameProcessor {
         java.util.Arrays.fill(frame, 0);
         java.util.Arrays.fill(ola, 0);
         java.util.Arrays.fill(context, 0);
+        for (int i = 0; i < lineRe.length; i++) {
+            java.util.Arrays.fill(lineRe[i], 0);
+            java.util.Arrays.fill(lineIm[i], 0);
+            java.util.Arrays.fill(lineMag[i], 0f);
+        }
+        unborn = lineRe.length;
         if (postfilter != null) postfilter.reset();
     }
 
@@ -91,12 +107,41 @@ public final class FrameProcessor {
             float logMag = (float) Math.log(magnitude[b] + spec.logEps);
             context[row + ctx - 1] = logMag * invStd[b] - meanScaled[b];
         }
+        if (lineRe.length > 0) delay();
+    }
+
+    /** The new frame's spectrum and magnitude to the end of the delay line, the oldest frame's in their place. */
+    private void delay() {
+        double[] oldRe = lineRe[0], oldIm = lineIm[0];
+        float[] oldMag = lineMag[0];
+        for (int i = 1; i < lineRe.length; i++) {  // rotate the rows: no copying of bins
+            lineRe[i - 1] = lineRe[i];
+            lineIm[i - 1] = lineIm[i];
+            lineMag[i - 1] = lineMag[i];
+        }
+        int last = lineRe.length - 1;
+        for (int b = 0; b < bins; b++) {
+            double r = oldRe[b], i = oldIm[b];
+            float m = oldMag[b];
+            oldRe[b] = specRe[b];
+            oldIm[b] = specIm[b];
+            oldMag[b] = magnitude[b];
+            specRe[b] = r;
+            specIm[b] = i;
+            magnitude[b] = m;
+        }
+        lineRe[last] = oldRe;
+        lineIm[last] = oldIm;
+        lineMag[last] = oldMag;
     }
 
     /** Apply the model output to the current spectrum; returns hop final samples (reused array). */
     public float[] synthesize(float[] modelOut) {
         boolean magnitudeKind = spec.outputKind.equals("magnitude");
-        float[] factor = postfilter == null ? null : postfilter.update(magnitude);
+        // a frame the delay line held before the signal is silent, and the post-filter must
+        // not take its zeros for the noise floor
+        float[] factor = postfilter == null || unborn > 0 ? null : postfilter.update(magnitude);
+        if (unborn > 0) unborn--;
         for (int b = 0; b < bins; b++) {
             double g = magnitudeKind ? modelOut[b] / Math.max(magnitude[b], 1e-12) : modelOut[b];
             if (factor != null) g *= factor[b];

@@ -18,19 +18,66 @@ public class StreamCoreTest {
     @Test
     public void identityModelReconstructsInputAfterLatency() {
         FeatureSpec s = spec("");
-        StreamCore core = new StreamCore(s, ONES, 0f);
-        Random r = new Random(1);
-        float[] x = new float[5000];
-        for (int i = 0; i < x.length; i++) x[i] = r.nextFloat() * 2 - 1;
-        float[] a = core.process(x, 0, 1234);
-        float[] b = core.process(x, 1234, x.length - 1234);
+        float[] x = noise(5000, 1);
+        float[] y = streamed(new StreamCore(s, ONES, 0f), x, 1234);
+        assertEquals(x.length + s.latencySamples(), y.length);
+        for (int i = 0; i < x.length; i++) assertEquals(x[i], y[i + s.latencySamples()], 1e-5);
+    }
+
+    static float[] noise(int n, long seed) {
+        Random r = new Random(seed);
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++) x[i] = r.nextFloat() * 2 - 1;
+        return x;
+    }
+
+    /** x through the core in two chunks split at {@code split}, then the flushed tail, as one array. */
+    static float[] streamed(StreamCore core, float[] x, int split) {
+        float[] a = core.process(x, 0, split);
+        float[] b = core.process(x, split, x.length - split);
         float[] c = core.flush();
         float[] y = new float[a.length + b.length + c.length];
         System.arraycopy(a, 0, y, 0, a.length);
         System.arraycopy(b, 0, y, a.length, b.length);
         System.arraycopy(c, 0, y, a.length + b.length, c.length);
-        assertEquals(x.length + s.latencySamples(), y.length);
-        for (int i = 0; i < x.length; i++) assertEquals(x[i], y[i + s.latencySamples()], 1e-5);
+        return y;
+    }
+
+    /** A model whose mask for frame f is pseudo-random in f, told which frame its mask is for. */
+    static FrameModel masksFor(int[] frame, int lookahead) {
+        return (in, sIn, sOut, mask) -> {
+            Random r = new Random(1000 + frame[0]++ - lookahead);  // the frame its mask is for
+            for (int b = 0; b < mask.length; b++) mask[b] = r.nextFloat();
+        };
+    }
+
+    @Test
+    public void lookaheadAppliesEachMaskToTheFrameBeforeTheNewestOneHopLater() {
+        FeatureSpec causal = spec(""), ahead = spec(",\"lookahead_frames\":1");
+        assertEquals(192, causal.latencySamples());
+        assertEquals(256, ahead.latencySamples());
+        float[] x = noise(64 * 50, 3);
+        float[] a = new StreamCore(causal, masksFor(new int[] {0}, 0), 0f).process(x);
+        float[] b = new StreamCore(ahead, masksFor(new int[] {0}, 1), 0f).process(x);
+        // the same masks on the same frames, one hop later
+        for (int j = 0; j < 64; j++) assertEquals(0f, b[j], 0f);
+        for (int i = 0; i + 64 < b.length; i++) assertEquals(a[i], b[i + 64], 1e-6);
+        try {
+            spec(",\"lookahead_frames\":2");
+            throw new AssertionError("a two-frame lookahead was accepted");
+        } catch (IllegalArgumentException e) {
+            assertTrue(e.getMessage().contains("lookahead_frames"));
+        }
+    }
+
+    @Test
+    public void identityModelWithLookaheadReconstructsInputAfterItsLatency() {
+        FeatureSpec s = spec(",\"lookahead_frames\":1");
+        float[] x = noise(3000, 2);
+        float[] y = streamed(new StreamCore(s, ONES, 0f), x, 700);
+        assertEquals(x.length + 256, y.length);
+        for (int j = 0; j < 64; j++) assertEquals(0f, y[j], 0f);  // the delay line's empty frame
+        for (int i = 0; i < x.length; i++) assertEquals(x[i], y[i + 256], 1e-5);
     }
 
     @Test
