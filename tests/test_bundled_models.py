@@ -47,6 +47,8 @@ def test_bundled_model_spec_matches_its_name(name):
 #: clean worse.
 CARD_RUN_TIME = {"min_gain_db": -40.0, "postfilter": "wiener", "postfilter_exponent": 0.5}
 CARD_FLOOR_DB = {"crnn16k_int8.tflite": -15.0, "crnn16k_float32.tflite": -15.0}
+#: The files that look a frame ahead (one hop more latency), as the card says.
+CARD_LOOKAHEAD = {"crnn16k_int8.tflite": 1, "crnn16k_float32.tflite": 1}
 
 
 @pytest.mark.parametrize("name", BUNDLED)
@@ -55,6 +57,8 @@ def test_bundled_model_carries_the_run_time_settings_of_the_card(name):
     for key, value in CARD_RUN_TIME.items():
         assert spec.setting(key) == value, (name, key)
     assert spec.setting("postfilter_floor_db") == CARD_FLOOR_DB.get(name, -20.0), name
+    assert spec.lookahead_frames == CARD_LOOKAHEAD.get(name, 0), name
+    assert spec.latency_samples * 1000 <= 32 * spec.sample_rate, name  # issue 20: 32 ms at most
 
 
 def test_bundled_int8_files_are_int8_where_the_card_says():
@@ -63,8 +67,9 @@ def test_bundled_int8_files_are_int8_where_the_card_says():
     cr_ced = summary(MODELS_DIR / "cr_ced_int8.tflite")
     assert cr_ced["all_compute_int8"], cr_ced["non_int8_compute_ops"]
     assert (MODELS_DIR / "cr_ced_int8.tflite").stat().st_size <= 48 * 1024
-    crnn = summary(MODELS_DIR / "crnn_int8.tflite")
-    assert crnn["weight_ops_int8"], crnn["non_int8_compute_ops"]
+    for name in ("crnn_int8.tflite", "crnn16k_int8.tflite"):
+        crnn = summary(MODELS_DIR / name)
+        assert crnn["weight_ops_int8"], (name, crnn["non_int8_compute_ops"])
 
 
 def test_readme_quickstart_makes_an_example_and_cleans_it(tmp_path):
