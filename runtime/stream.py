@@ -61,8 +61,9 @@ class StreamDenoiser:
     process(chunk) accepts mono float32/float64/int16 chunks of any length and returns
     the samples that became final; flush() returns the rest and starts a new stream.
     The concatenated output is the denoised input delayed by ``latency_samples``
-    (n_fft - hop: 192 samples, 24 ms, for the default 8 kHz spec; a hop more for a model
-    whose spec looks a frame ahead) and has length len(input) + latency_samples.
+    (n_fft - hop, 192 samples or 24 ms on the 8 kHz grid, and a hop more for a model whose
+    spec looks a frame ahead, as the bundled CRNNs do: 32 ms) and has length
+    len(input) + latency_samples.
 
     min_gain_db and postfilter default to the model's own settings (FROM_MODEL: its spec's
     run_time: -40 dB and "wiener" for the bundled models, -20 dB and "wiener" for any file
