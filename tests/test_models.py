@@ -129,6 +129,16 @@ def test_input_skip_is_added_with_zero_weights_and_then_learns(rng):
         grow_crnn(skip, crnn(spec, proj=16, units=12))
 
 
+def _streamed(stream, x):
+    """The one-frame model run over x (1, T, bins) frame by frame from zero states: (T, bins)."""
+    states = [np.zeros(t.shape, np.float32) for t in stream.inputs[1:]]
+    outs = []
+    for t in range(x.shape[1]):
+        m, *states = stream([x[:, t:t + 1], *states])
+        outs.append(m.numpy()[0, 0])
+    return np.array(outs)
+
+
 def test_second_lstm_is_stacked_with_zero_output_rows_and_then_learns(rng):
     """--from RUN --units2 N: the stacked model still computes the run's function (also with
     the input skip, and when the first LSTM widens at the same time), the second LSTM's
@@ -160,12 +170,8 @@ def test_second_lstm_is_stacked_with_zero_output_rows_and_then_learns(rng):
     size = dict(proj=16, units=12, units2=6, input_skip=True)
     assert crnn_state_names(size) == ["h", "c", "h2", "c2"] and crnn_state_names({}) == ["h", "c"]
     stream = crnn_stream(spec, stacked, **size)
-    states = [np.zeros((1, 12), np.float32)] * 2 + [np.zeros((1, 6), np.float32)] * 2
-    outs = []
-    for t in range(x.shape[1]):
-        m, *states = stream([x[:1, t:t + 1], *states])
-        outs.append(m.numpy()[0, 0])
-    np.testing.assert_allclose(np.array(outs), stacked(x[:1]).numpy()[0], atol=1e-5)
+    assert [tuple(t.shape) for t in stream.inputs[1:]] == [(1, 12)] * 2 + [(1, 6)] * 2
+    np.testing.assert_allclose(_streamed(stream, x[:1]), stacked(x[:1]).numpy()[0], atol=1e-5)
     with pytest.raises(ValueError, match="second LSTM"):
         grow_crnn(stacked, crnn(spec, proj=16, units=12, units2=8, input_skip=True))
     with pytest.raises(ValueError, match="same CRNN graph"):
@@ -260,11 +266,6 @@ def test_lookahead_is_grown_with_zero_weights_keeps_the_function_a_frame_later_a
     assert crnn_state_names(size) == ["h", "c", "h2", "c2", "look"]
     stream = crnn_stream(spec, fresh, **size)
     assert stream.inputs[-1].shape == (1, width)
-    states = [np.zeros(t.shape, np.float32) for t in stream.inputs[1:]]
-    outs = []
-    for t in range(x.shape[1]):
-        m, *states = stream([x[:1, t:t + 1], *states])
-        outs.append(m.numpy()[0, 0])
-    np.testing.assert_allclose(np.array(outs), fresh(x[:1]).numpy()[0], atol=1e-5)
+    np.testing.assert_allclose(_streamed(stream, x[:1]), fresh(x[:1]).numpy()[0], atol=1e-5)
     with pytest.raises(ValueError, match="input skip"):
         crnn(spec, input_skip=True, lookahead=1)
